@@ -1,0 +1,153 @@
+// Configuration: flags (node:util parseArgs) > environment > defaults, validated with valibot before anything listens.
+import { parseArgs } from "node:util";
+import * as v from "valibot";
+import { ProxyError } from "../errors.ts";
+import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
+import { normaliseSuffixes } from "../edge/route.ts";
+import { helpText } from "./help.ts";
+
+export interface Config {
+  readonly listen: ListenAddress;
+  readonly portRange: { readonly start: number; readonly end: number };
+  readonly idleTimeoutMs: number;
+  readonly startupTimeoutMs: number;
+  readonly helloTimeoutMs: number;
+  readonly restartBackoffMs: number;
+  readonly maxRestarts: number;
+  readonly logFormat: "plain" | "json";
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  readonly cloudflaredPath: string;
+  readonly cloudflaredArgs: readonly string[];
+  readonly hostnameTemplate: string;
+  readonly onNoSni: "reject" | "ok";
+  readonly allowSniSuffix: readonly string[];
+  readonly maxTunnels: number;
+  readonly maxConnections: number;
+  readonly maxConnsPerIp: number;
+  readonly trustedProxies: TrustedProxies;
+  readonly sendProxy: "off" | "v1" | "v2";
+  readonly metricsListen: ListenAddress | null;
+  readonly drainTimeoutMs: number;
+}
+
+export type LoadResult =
+  | { readonly kind: "run"; readonly config: Config }
+  | { readonly kind: "help"; readonly text: string }
+  | { readonly kind: "version" };
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+type Raw = { value: string; source: string };
+
+const PLAIN_KEYS = (Object.keys(OPTIONS) as OptionKey[]).filter((key) => !key.startsWith("portRange"));
+
+function fail(source: string, value: string, expected: string): never {
+  throw new ProxyError("config_invalid", `invalid ${source} ${JSON.stringify(value)}: expected ${expected}`);
+}
+
+function readFlags(argv: readonly string[]) {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
+    help: { type: "boolean" },
+    version: { type: "boolean" },
+  };
+  for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: "string" };
+  options["cloudflared-arg"] = { type: "string", multiple: true };
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    const reason = (error as Error).message.split("\n")[0] ?? String(error);
+    throw new ProxyError("config_invalid", `invalid command line: ${reason} (see --help)`);
+  }
+}
+
+function pick(flags: Record<string, unknown>, env: Environment, key: OptionKey): Raw | undefined {
+  const spec = OPTIONS[key];
+  const flag = flags[spec.flag];
+  if (key === "cloudflaredArgs" && Array.isArray(flag)) return { value: flag.join(" "), source: `--${spec.flag}` };
+  if (typeof flag === "string") return { value: flag, source: `--${spec.flag}` };
+  const fromEnv = env[spec.env];
+  if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, source: spec.env };
+  return spec.fallback === undefined ? undefined : { value: spec.fallback, source: `default of --${spec.flag}` };
+}
+
+function validate<K extends OptionKey>(key: K, raw: Raw): v.InferOutput<(typeof OPTIONS)[K]["schema"]> {
+  const spec = OPTIONS[key];
+  const result = v.safeParse(spec.schema, raw.value);
+  if (!result.success) fail(raw.source, raw.value, spec.expected);
+  return result.output as v.InferOutput<(typeof OPTIONS)[K]["schema"]>;
+}
+
+function portRange(flags: Record<string, unknown>, env: Environment) {
+  const flag = flags["port-range"];
+  let start: number;
+  let end: number;
+  let source: Raw;
+  if (typeof flag === "string") {
+    source = { value: flag, source: "--port-range" };
+    ({ start, end } = validate("portRange", source));
+  } else {
+    const startRaw = pick(flags, env, "portRangeStart") as Raw;
+    const endRaw = pick(flags, env, "portRangeEnd") as Raw;
+    start = validate("portRangeStart", startRaw);
+    end = validate("portRangeEnd", endRaw);
+    if (start < 1 || start > 65535) fail(startRaw.source, startRaw.value, "a port number 1-65535");
+    if (end < 1 || end > 65535) fail(endRaw.source, endRaw.value, "a port number 1-65535");
+    source = { value: `${start}-${end}`, source: "PORT_RANGE_START/PORT_RANGE_END" };
+  }
+  if (start < 1 || end > 65535) fail(source.source, source.value, "ports 1-65535");
+  if (start > end) fail(source.source, source.value, "a range whose start is not above its end");
+  return { start, end, raw: source };
+}
+
+export function loadConfig(argv: readonly string[], env: Environment): LoadResult {
+  const flags = readFlags(argv);
+  if (flags.help === true) return { kind: "help", text: helpText() };
+  if (flags.version === true) return { kind: "version" };
+
+  const values: Record<string, unknown> = {};
+  const raws: Record<string, Raw> = {};
+  for (const key of PLAIN_KEYS) {
+    const raw = pick(flags, env, key);
+    if (raw === undefined) continue;
+    raws[key] = raw;
+    values[key] = validate(key, raw);
+  }
+  const range = portRange(flags, env);
+  const rangeSize = range.end - range.start + 1;
+  const listen = values.listen as ListenAddress;
+  if (listen.port >= range.start && listen.port <= range.end) {
+    fail(raws.listen!.source, raws.listen!.value, `a port outside the tunnel port range ${range.start}-${range.end}`);
+  }
+  const metrics = values.metricsListen as ListenAddress | null;
+  if (metrics !== null && (metrics.port === listen.port || (metrics.port >= range.start && metrics.port <= range.end))) {
+    const raw = raws.metricsListen!;
+    fail(raw.source, raw.value, "a port other than the listen port and outside the tunnel port range");
+  }
+  const maxTunnels = (values.maxTunnels as number | undefined) ?? rangeSize;
+  if (maxTunnels > rangeSize) fail(raws.maxTunnels!.source, raws.maxTunnels!.value, `1 to ${rangeSize} (the size of the port range)`);
+
+  const config: Config = {
+    listen,
+    portRange: { start: range.start, end: range.end },
+    idleTimeoutMs: values.idleTimeout as number,
+    startupTimeoutMs: values.startupTimeout as number,
+    helloTimeoutMs: values.helloTimeout as number,
+    restartBackoffMs: values.restartBackoff as number,
+    maxRestarts: values.maxRestarts as number,
+    logFormat: values.logFormat as Config["logFormat"],
+    logLevel: values.logLevel as Config["logLevel"],
+    cloudflaredPath: values.cloudflaredPath as string,
+    cloudflaredArgs: values.cloudflaredArgs as string[],
+    hostnameTemplate: values.hostnameTemplate as string,
+    onNoSni: values.onNoSni as Config["onNoSni"],
+    allowSniSuffix: normaliseSuffixes(values.allowSniSuffix as string[]),
+    maxTunnels,
+    maxConnections: values.maxConnections as number,
+    maxConnsPerIp: values.maxConnsPerIp as number,
+    trustedProxies: values.trustedProxies as TrustedProxies,
+    sendProxy: values.sendProxy as Config["sendProxy"],
+    metricsListen: metrics,
+    drainTimeoutMs: values.drainTimeout as number,
+  };
+  return { kind: "run", config };
+}

@@ -1,0 +1,136 @@
+// Every flag of DESIGN §3: its environment variable, default, help text and the valibot schema for its value.
+import * as v from "valibot";
+import { isIP } from "node:net";
+import { parseDuration } from "./duration.ts";
+import { parseListenAddress, type ListenAddress } from "./listen.ts";
+import { isValidTemplate } from "../edge/route.ts";
+
+type Schema<T> = v.GenericSchema<string, T>;
+
+export interface OptionSpec<T> {
+  readonly flag: string;
+  readonly env: string;
+  /** The default as text, parsed by the same schema; undefined when derived from other values. */
+  readonly fallback: string | undefined;
+  readonly metavar: string;
+  readonly help: string;
+  readonly expected: string;
+  readonly schema: Schema<T>;
+}
+
+function parsed<T>(parse: (text: string) => T | undefined): Schema<T> {
+  return v.pipe(
+    v.string(),
+    v.check((text) => parse(text) !== undefined),
+    v.transform((text) => parse(text) as T),
+  );
+}
+
+const duration = parsed(parseDuration);
+const count = (min: number) => parsed((text) => (/^\d{1,9}$/.test(text) && Number(text) >= min ? Number(text) : undefined));
+const oneOf = <const T extends string>(values: readonly T[]) => parsed((text) => values.find((value) => value === text));
+const list = (text: string) =>
+  text
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+
+const SUFFIX = /^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+const CIDR = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/;
+
+function isCidr(entry: string): boolean {
+  const match = CIDR.exec(entry);
+  if (!match) return false;
+  const family = isIP(match[1] as string);
+  if (family === 0) return false;
+  return match[2] === undefined || Number(match[2]) <= (family === 4 ? 32 : 128);
+}
+
+export type TrustedProxies = { readonly any: true } | { readonly any: false; readonly entries: readonly string[] };
+
+function parseTrusted(text: string): TrustedProxies | undefined {
+  const entries = list(text);
+  if (entries.length === 1 && entries[0] === "any") return { any: true };
+  return entries.every(isCidr) ? { any: false, entries } : undefined;
+}
+
+function parseRange(text: string): { start: number; end: number } | undefined {
+  const match = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  return match ? { start: Number(match[1]), end: Number(match[2]) } : undefined;
+}
+
+function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
+  return spec;
+}
+
+export const OPTIONS = {
+  listen: option({ flag: "listen", env: "LISTEN_ADDR", fallback: ":19000", metavar: "ADDR",
+    help: "address to accept clients on (:PORT = every interface)",
+    expected: "an address like :19000, 127.0.0.1:19000 or [::1]:19000", schema: parsed(parseListenAddress) }),
+  portRange: option({ flag: "port-range", env: "PORT_RANGE_START/PORT_RANGE_END", fallback: undefined, metavar: "A-B",
+    help: "local ports handed to tunnel processes (default 20000-20100)",
+    expected: "a range like 20000-20100", schema: parsed(parseRange) }),
+  portRangeStart: option({ flag: "port-range", env: "PORT_RANGE_START", fallback: "20000", metavar: "PORT",
+    help: "", expected: "a port number 1-65535", schema: count(0) }),
+  portRangeEnd: option({ flag: "port-range", env: "PORT_RANGE_END", fallback: "20100", metavar: "PORT",
+    help: "", expected: "a port number 1-65535", schema: count(0) }),
+  idleTimeout: option({ flag: "idle-timeout", env: "IDLE_TIMEOUT", fallback: "300s", metavar: "D",
+    help: "stop a tunnel this long after its last connection closed",
+    expected: "a duration like 300s or 1500ms", schema: duration }),
+  startupTimeout: option({ flag: "startup-timeout", env: "STARTUP_TIMEOUT", fallback: "15s", metavar: "D",
+    help: "give up on a tunnel that is not listening after this long",
+    expected: "a duration like 15s or 1500ms", schema: duration }),
+  helloTimeout: option({ flag: "hello-timeout", env: "READ_HELLO_TIMEOUT", fallback: "10s", metavar: "D",
+    help: "close a client that has not sent a complete ClientHello this long after accept",
+    expected: "a duration like 10s or 1500ms", schema: duration }),
+  restartBackoff: option({ flag: "restart-backoff", env: "RESTART_BACKOFF", fallback: "2s", metavar: "D",
+    help: "wait this long x attempt before restarting a crashed tunnel; also the cooldown after a failed start",
+    expected: "a duration like 2s or 1500ms", schema: duration }),
+  maxRestarts: option({ flag: "max-restarts", env: "MAX_RESTARTS", fallback: "3", metavar: "N",
+    help: "restarts in a row before a tunnel is marked failed",
+    expected: "a whole number >= 0", schema: count(0) }),
+  logFormat: option({ flag: "log-format", env: "LOG_FORMAT", fallback: "plain", metavar: "plain|json",
+    help: "log line format (stderr)", expected: "plain or json", schema: oneOf(["plain", "json"]) }),
+  logLevel: option({ flag: "log-level", env: "LOG_LEVEL", fallback: "info", metavar: "LEVEL",
+    help: "lowest level logged: debug, info, warn, error",
+    expected: "debug, info, warn or error", schema: oneOf(["debug", "info", "warn", "error"]) }),
+  cloudflaredPath: option({ flag: "cloudflared-path", env: "CLOUDFLARED_PATH", fallback: "cloudflared", metavar: "P",
+    help: "cloudflared executable (looked up on PATH)", expected: "a non-empty path",
+    schema: v.pipe(v.string(), v.minLength(1)) }),
+  cloudflaredArgs: option({ flag: "cloudflared-arg", env: "CLOUDFLARED_ARGS", fallback: "", metavar: "ARG",
+    help: "extra argument for cloudflared (repeatable; the variable is space-separated)",
+    expected: "arguments", schema: v.pipe(v.string(), v.transform((text) => text.split(" ").filter((a) => a !== ""))) }),
+  hostnameTemplate: option({ flag: "hostname-template", env: "HOSTNAME_TEMPLATE", fallback: "cft-{sni}", metavar: "T",
+    help: "tunnel hostname from the SNI: {sni}, {first} (first label), {rest} (the other labels)",
+    expected: "a hostname template using {sni}, {first} and {rest}, e.g. cft-{sni}",
+    schema: v.pipe(v.string(), v.check(isValidTemplate)) }),
+  onNoSni: option({ flag: "on-no-sni", env: "ON_NO_SNI", fallback: "reject", metavar: "reject|ok",
+    help: "without SNI: TLS alert and close, or write OK\\n (debugging only)",
+    expected: "reject or ok", schema: oneOf(["reject", "ok"]) }),
+  allowSniSuffix: option({ flag: "allow-sni-suffix", env: "ALLOW_SNI_SUFFIX", fallback: "", metavar: "LIST",
+    help: "comma-separated domain suffixes the SNI must end in (default: any)",
+    expected: "comma-separated domain suffixes like .example.com",
+    schema: parsed((text) => { const entries = list(text); return entries.every((e) => SUFFIX.test(e)) ? entries : undefined; }) }),
+  maxTunnels: option({ flag: "max-tunnels", env: "MAX_TUNNELS", fallback: undefined, metavar: "N",
+    help: "tunnel processes running at once (default: size of the port range)",
+    expected: "a whole number >= 1", schema: count(1) }),
+  maxConnections: option({ flag: "max-connections", env: "MAX_CONNECTIONS", fallback: "10000", metavar: "N",
+    help: "open client connections in total (0 = no limit)", expected: "a whole number >= 0", schema: count(0) }),
+  maxConnsPerIp: option({ flag: "max-conns-per-ip", env: "MAX_CONNS_PER_IP", fallback: "0", metavar: "N",
+    help: "open client connections per source address (0 = no limit)", expected: "a whole number >= 0", schema: count(0) }),
+  trustedProxies: option({ flag: "trusted-proxies", env: "TRUSTED_PROXIES", fallback: "", metavar: "CIDRS|any",
+    help: "peers allowed to send a PROXY header: comma-separated CIDRs or addresses, or any (default: none)",
+    expected: "comma-separated CIDRs like 10.0.0.0/8,::1 or any", schema: parsed(parseTrusted) }),
+  sendProxy: option({ flag: "send-proxy", env: "SEND_PROXY", fallback: "off", metavar: "off|v1|v2",
+    help: "prepend a PROXY header with the client address when none came in (the backend must speak PROXY)",
+    expected: "off, v1 or v2", schema: oneOf(["off", "v1", "v2"]) }),
+  metricsListen: option({ flag: "metrics-listen", env: "METRICS_LISTEN", fallback: "", metavar: "ADDR",
+    help: "address of the admin server (/metrics, /healthz, /tunnels); usually 127.0.0.1:19090 (default: off)",
+    expected: "an address like 127.0.0.1:19090", schema: parsed((t) => (t === "" ? null : parseListenAddress(t))) }),
+  drainTimeout: option({ flag: "drain-timeout", env: "DRAIN_TIMEOUT", fallback: "30s", metavar: "D",
+    help: "on SIGTERM/SIGINT, let open connections finish for this long",
+    expected: "a duration like 30s or 1500ms", schema: duration }),
+} as const;
+
+export type OptionKey = keyof typeof OPTIONS;
+export type { ListenAddress };

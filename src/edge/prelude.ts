@@ -1,0 +1,135 @@
+// The per-connection prelude state machine: PROXY header? → PostgreSQL prelude? → TLS ClientHello; pure, no sockets.
+import { GrowableBuffer } from "../protocol/buffer.ts";
+import { concat } from "../protocol/bytes.ts";
+import { parseProxyV1, type ProxyV1Header } from "../protocol/proxy-v1.ts";
+import { parseProxyV2, type ProxyV2Header } from "../protocol/proxy-v2.ts";
+import { GSSENC_REFUSED, SSL_ACCEPTED, TLS_REQUIRED_ERROR, parsePostgresPrelude } from "../protocol/postgres.ts";
+import { ALERT_UNRECOGNIZED_NAME, parseClientHelloRecords, type ClientHello } from "../protocol/tls.ts";
+
+export type ProxyHeader = ProxyV1Header | ProxyV2Header;
+
+export type RefusalOutcome = "refused_invalid" | "refused_no_sni" | "refused_untrusted_proxy";
+
+export type PreludeStep =
+  | { readonly kind: "needMore"; readonly reply: Uint8Array | null }
+  | {
+      readonly kind: "refuse";
+      readonly outcome: RefusalOutcome;
+      /** Stable label for the refusals metric. */
+      readonly code: string;
+      readonly reason: string;
+      readonly reply: Uint8Array | null;
+    }
+  | {
+      readonly kind: "hello";
+      readonly reply: Uint8Array | null;
+      readonly hello: ClientHello;
+      readonly proxyHeader: ProxyHeader | null;
+      readonly sslRequest: boolean;
+      /** The ClientHello records and every byte after them, in order. */
+      readonly replay: Uint8Array;
+    };
+
+type Phase = "first" | "afterProxy" | "afterGssenc" | "afterSslRequest";
+
+const FIRST_BYTE_PROXY_V1 = 0x50;
+const FIRST_BYTE_PROXY_V2 = 0x0d;
+const FIRST_BYTE_POSTGRES = 0x00;
+const FIRST_BYTE_TLS = 0x16;
+
+/** Which inputs a phase accepts, by first byte. */
+const ACCEPTS: Record<Phase, readonly number[]> = {
+  first: [FIRST_BYTE_PROXY_V1, FIRST_BYTE_PROXY_V2, FIRST_BYTE_POSTGRES, FIRST_BYTE_TLS],
+  afterProxy: [FIRST_BYTE_POSTGRES, FIRST_BYTE_TLS],
+  afterGssenc: [FIRST_BYTE_POSTGRES],
+  afterSslRequest: [FIRST_BYTE_TLS],
+};
+
+export class Prelude {
+  private readonly buffer = new GrowableBuffer();
+  private phase: Phase = "first";
+  private proxyHeader: ProxyHeader | null = null;
+  private sslRequest = false;
+
+  /** `trustedPeer`: whether the connecting peer may send a PROXY header. */
+  constructor(private readonly trustedPeer: boolean) {}
+
+  get received(): ProxyHeader | null {
+    return this.proxyHeader;
+  }
+
+  feed(chunk: Uint8Array): PreludeStep {
+    this.buffer.append(chunk);
+    const replies: Uint8Array[] = [];
+    for (;;) {
+      const step = this.advance(replies);
+      if (step !== "again") return step;
+    }
+  }
+
+  private advance(replies: Uint8Array[]): PreludeStep | "again" {
+    const bytes = this.buffer.view();
+    const reply = replies.length === 0 ? null : replies.length === 1 ? (replies[0] as Uint8Array) : concat(replies);
+    if (bytes.length === 0) return { kind: "needMore", reply };
+    const first = bytes[0] as number;
+    if (!ACCEPTS[this.phase].includes(first)) {
+      return refuse("refused_invalid", "unexpected_byte", `unexpected byte 0x${first.toString(16).padStart(2, "0")} in ${this.phase}`, reply);
+    }
+    if (first === FIRST_BYTE_PROXY_V1 || first === FIRST_BYTE_PROXY_V2) {
+      const result = first === FIRST_BYTE_PROXY_V1 ? parseProxyV1(bytes) : parseProxyV2(bytes);
+      if (result.kind === "needMore") return { kind: "needMore", reply };
+      if (result.kind === "invalid") return refuse("refused_invalid", `proxy_${result.code}`, `PROXY header: ${result.code}`, reply);
+      if (!this.trustedPeer) {
+        return refuse("refused_untrusted_proxy", "untrusted_proxy", "PROXY header from an untrusted peer (set --trusted-proxies / TRUSTED_PROXIES)", reply);
+      }
+      const header = result.value;
+      if (header.version === 2 && header.command === "PROXY" && !isStreamOrUnspec(header)) {
+        return refuse("refused_invalid", "proxy_not_tcp", `PROXY v2 ${header.family}/${header.transport} is not TCP`, reply);
+      }
+      this.proxyHeader = { ...header, bytes: header.bytes.slice() };
+      this.buffer.consume(result.consumed);
+      this.phase = "afterProxy";
+      return "again";
+    }
+    if (first === FIRST_BYTE_POSTGRES) {
+      const result = parsePostgresPrelude(bytes);
+      if (result.kind === "needMore") return { kind: "needMore", reply };
+      if (result.kind === "invalid") return refuse("refused_invalid", `postgres_${result.code}`, `PostgreSQL prelude: ${result.code}`, reply);
+      this.buffer.consume(result.consumed);
+      switch (result.value) {
+        case "SSLRequest":
+          this.sslRequest = true;
+          this.phase = "afterSslRequest";
+          replies.push(SSL_ACCEPTED);
+          return "again";
+        case "GSSENCRequest":
+          this.phase = "afterGssenc";
+          replies.push(GSSENC_REFUSED);
+          return "again";
+        default:
+          return refuse("refused_no_sni", "postgres_plaintext", `PostgreSQL ${result.value} without TLS`, concat([...replies, TLS_REQUIRED_ERROR]));
+      }
+    }
+    const result = parseClientHelloRecords(bytes);
+    if (result.kind === "needMore") return { kind: "needMore", reply };
+    if (result.kind === "invalid") {
+      return refuse("refused_invalid", `tls_${result.code}`, `TLS: ${result.code}`, concat([...replies, ALERT_UNRECOGNIZED_NAME]));
+    }
+    return {
+      kind: "hello",
+      reply,
+      hello: result.value,
+      proxyHeader: this.proxyHeader,
+      sslRequest: this.sslRequest,
+      replay: bytes.slice(),
+    };
+  }
+}
+
+function isStreamOrUnspec(header: ProxyV2Header): boolean {
+  return header.family !== "UNIX" && header.transport !== "DGRAM";
+}
+
+function refuse(outcome: RefusalOutcome, code: string, reason: string, reply: Uint8Array | null): PreludeStep {
+  return { kind: "refuse", outcome, code, reason, reply };
+}

@@ -1,0 +1,64 @@
+// Logger: plain lines for people or flat JSON objects for machines, on stderr; built in main.ts and passed in.
+export type Level = "debug" | "info" | "warn" | "error";
+export type FieldValue = string | number | boolean | null | undefined;
+export type Fields = Readonly<Record<string, FieldValue>>;
+
+export interface Logger {
+  debug(msg: string, fields?: Fields): void;
+  info(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  error(msg: string, fields?: Fields): void;
+  enabled(level: Level): boolean;
+  child(fields: Fields): Logger;
+}
+
+export interface LoggerOptions {
+  readonly format: "plain" | "json";
+  readonly level: Level;
+  readonly write?: (line: string) => void;
+  readonly now?: () => Date;
+}
+
+const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const PLAIN_SAFE = /^[^\s"=\\]+$/;
+
+function plainValue(value: Exclude<FieldValue, undefined>): string {
+  const text = String(value);
+  return PLAIN_SAFE.test(text) ? text : JSON.stringify(text);
+}
+
+function formatPlain(ts: string, level: Level, msg: string, fields: Fields): string {
+  let line = `${ts} ${level.toUpperCase().padEnd(5)} ${msg}`;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== undefined) line += ` ${key}=${plainValue(value)}`;
+  }
+  return line + "\n";
+}
+
+function formatJson(ts: string, level: Level, msg: string, fields: Fields): string {
+  const record: Record<string, FieldValue> = { ts, level, msg };
+  for (const key in fields) {
+    if (fields[key] !== undefined && !(key in record)) record[key] = fields[key];
+  }
+  return JSON.stringify(record) + "\n";
+}
+
+export function createLogger(options: LoggerOptions, bound: Fields = {}): Logger {
+  const threshold = RANK[options.level];
+  const write = options.write ?? ((line: string) => void process.stderr.write(line));
+  const now = options.now ?? (() => new Date());
+  const format = options.format === "json" ? formatJson : formatPlain;
+  const emit = (level: Level) => (msg: string, fields: Fields = {}) => {
+    if (RANK[level] < threshold) return;
+    write(format(now().toISOString(), level, msg, { ...bound, ...fields }));
+  };
+  return {
+    debug: emit("debug"),
+    info: emit("info"),
+    warn: emit("warn"),
+    error: emit("error"),
+    enabled: (level) => RANK[level] >= threshold,
+    child: (fields) => createLogger(options, { ...bound, ...fields }),
+  };
+}

@@ -1,0 +1,127 @@
+// Prometheus metrics of our own (no dependency): counters are plain numbers, text is built only when scraped.
+export const METRIC_PREFIX = "tcp_tunnel_proxy_";
+
+export const OUTCOMES = [
+  "proxied",
+  "refused_no_sni",
+  "refused_invalid",
+  "refused_not_allowed",
+  "refused_untrusted_proxy",
+  "refused_limit",
+  "timeout",
+  "tunnel_failed",
+  "backend_refused_tls",
+  "backend_error",
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+export const TUNNEL_STATES = ["starting", "ready", "idle", "stopping", "failed"] as const;
+
+type Family = { render(lines: string[]): void };
+
+export class Counter<L extends string = never> implements Family {
+  private readonly values = new Map<string, number>();
+
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly label?: string,
+    known: readonly L[] = [],
+  ) {
+    for (const value of known) this.values.set(value, 0);
+    if (label === undefined) this.values.set("", 0);
+  }
+
+  inc(labelValue: L | "" = "", by = 1): void {
+    this.values.set(labelValue, (this.values.get(labelValue) ?? 0) + by);
+  }
+
+  get(labelValue: L | "" = ""): number {
+    return this.values.get(labelValue) ?? 0;
+  }
+
+  render(lines: string[]): void {
+    lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
+    for (const [value, count] of this.values) lines.push(`${this.name}${labels(this.label, value)} ${count}`);
+  }
+}
+
+export class Gauge implements Family {
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly read: () => ReadonlyMap<string, number> | number,
+    private readonly label?: string,
+  ) {}
+
+  render(lines: string[]): void {
+    lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`);
+    const value = this.read();
+    if (typeof value === "number") lines.push(`${this.name} ${value}`);
+    else for (const [labelValue, n] of value) lines.push(`${this.name}${labels(this.label, labelValue)} ${n}`);
+  }
+}
+
+export class Histogram implements Family {
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly buckets: readonly number[],
+  ) {
+    this.counts = new Float64Array(buckets.length);
+  }
+
+  observe(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    for (let i = 0; i < this.buckets.length; i++) if (seconds <= (this.buckets[i] as number)) this.counts[i]!++;
+  }
+
+  get observations(): number {
+    return this.count;
+  }
+
+  render(lines: string[]): void {
+    lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`);
+    this.buckets.forEach((bound, i) => lines.push(`${this.name}_bucket{le="${bound}"} ${this.counts[i]}`));
+    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+  }
+}
+
+function labels(label: string | undefined, value: string): string {
+  return label === undefined ? "" : `{${label}="${value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"}`;
+}
+
+const HANDSHAKE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const STARTUP_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30];
+
+export class Metrics {
+  readonly connections = new Counter<Outcome>(`${METRIC_PREFIX}connections_total`, "Client connections by outcome.", "outcome", OUTCOMES);
+  readonly refusals = new Counter<string>(`${METRIC_PREFIX}refusals_total`, "Refused connections by detailed reason.", "reason");
+  readonly tunnelStarts = new Counter<"ok" | "failed">(`${METRIC_PREFIX}tunnel_starts_total`, "Tunnel process starts by result.", "result", ["ok", "failed"]);
+  readonly tunnelRestarts = new Counter(`${METRIC_PREFIX}tunnel_restarts_total`, "Restarts of tunnels that crashed while in use.");
+  readonly originFailures = new Counter(`${METRIC_PREFIX}tunnel_origin_failures_total`, "Connections cloudflared reported it could not carry to the origin.");
+  readonly bytes = new Counter<"client_to_backend" | "backend_to_client">(`${METRIC_PREFIX}bytes_total`, "Bytes forwarded, prelude included.", "direction", ["client_to_backend", "backend_to_client"]);
+  readonly handshake = new Histogram(`${METRIC_PREFIX}handshake_seconds`, "Accept to ClientHello replayed to the backend.", HANDSHAKE_BUCKETS);
+  readonly tunnelStartup = new Histogram(`${METRIC_PREFIX}tunnel_startup_seconds`, "Tunnel spawn to listening.", STARTUP_BUCKETS);
+  private readonly gauges: Gauge[] = [];
+
+  /** Gauges read live state (open connections, tunnels by state) only when scraped. */
+  addGauges(activeConnections: () => number, tunnelsByState: () => ReadonlyMap<string, number>): void {
+    this.gauges.push(
+      new Gauge(`${METRIC_PREFIX}active_connections`, "Client connections open now.", activeConnections),
+      new Gauge(`${METRIC_PREFIX}tunnels`, "Tunnels by state.", tunnelsByState, "state"),
+    );
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    const families: Family[] = [this.connections, this.refusals, ...this.gauges, this.tunnelStarts, this.tunnelRestarts,
+      this.originFailures, this.bytes, this.handshake, this.tunnelStartup];
+    for (const family of families) family.render(lines);
+    return lines.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,94 @@
+// Runs the proxy as a real child process (source or, with TTP_BINARY, the compiled binary) and reads its JSON logs.
+import { resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const FAKE_CLOUDFLARED = resolve(ROOT, "tests/fake-cloudflared.ts");
+
+export type LogLine = Record<string, unknown> & { msg: string; level: string };
+
+export interface ProxyProcess {
+  readonly port: number;
+  readonly adminPort: number | null;
+  readonly proc: ReturnType<typeof Bun.spawn>;
+  readonly lines: LogLine[];
+  /** Resolves with the first log line (already seen or future) matching `predicate`. */
+  waitFor(predicate: (line: LogLine) => boolean): Promise<LogLine>;
+  stop(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<number>;
+}
+
+export function proxyCommand(): string[] {
+  const binary = process.env.TTP_BINARY;
+  return binary ? [binary] : [process.execPath, "run", resolve(ROOT, "src/main.ts")];
+}
+
+let nextRange = 30000 + Math.floor(Math.random() * 200) * 100;
+
+/** A fresh block of tunnel ports, so tests in one run never share one. */
+export function portRange(size = 50): string {
+  const start = nextRange;
+  nextRange += 100;
+  if (nextRange > 59000) nextRange = 30000;
+  return `${start}-${start + size - 1}`;
+}
+
+export async function startProxy(args: string[] = [], env: Record<string, string> = {}): Promise<ProxyProcess> {
+  const hasRange = args.some((arg) => arg.startsWith("--port-range"));
+  const argv = [
+    ...proxyCommand(),
+    "--listen", "127.0.0.1:0",
+    "--log-format", "json",
+    "--log-level", "debug",
+    "--cloudflared-path", FAKE_CLOUDFLARED,
+    ...(hasRange ? [] : ["--port-range", portRange()]),
+    ...args,
+  ];
+  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  const lines: LogLine[] = [];
+  const waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+  const pump = (async () => {
+    const decoder = new TextDecoder();
+    let partial = "";
+    for await (const chunk of proc.stderr) {
+      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+      partial = parts.pop() ?? "";
+      for (const text of parts) {
+        let line: LogLine;
+        try {
+          line = JSON.parse(text) as LogLine;
+        } catch {
+          line = { msg: text, level: "raw" };
+        }
+        lines.push(line);
+        for (const waiter of [...waiters]) {
+          if (waiter.predicate(line)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    }
+  })();
+  const waitFor = (predicate: (line: LogLine) => boolean) => {
+    const seen = lines.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<LogLine>((resolveLine, reject) => {
+      waiters.push({ predicate, resolve: resolveLine });
+      proc.exited.then(() => pump.then(() => reject(new Error(`proxy exited; log:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`))));
+    });
+  };
+  const listening = await waitFor((line) => line.msg === "listening");
+  const admin = args.includes("--metrics-listen") ? await waitFor((line) => line.msg === "admin listening") : null;
+  return {
+    port: Number(listening.port),
+    adminPort: admin === null ? null : Number(String(admin.listen).split(":").pop()),
+    proc,
+    lines,
+    waitFor,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      const code = await proc.exited;
+      await pump;
+      return code;
+    },
+  };
+}
