@@ -53,11 +53,30 @@ function readFlags(argv: readonly string[]) {
   for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: "string" };
   options["cloudflared-arg"] = { type: "string", multiple: true };
   try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: joinValues(argv, options), options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     const reason = (error as Error).message.split("\n")[0] ?? String(error);
     throw new ProxyError("config_invalid", `invalid command line: ${reason} (see --help)`);
   }
+}
+
+/**
+ * `--flag value` becomes `--flag=value` for string flags, so values that start with a dash (`--cloudflared-arg --loglevel`,
+ * `--max-restarts -1`) reach validation instead of being mistaken for flags.
+ */
+function joinValues(argv: readonly string[], options: Record<string, { type: string }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (arg.startsWith("--") && options[arg.slice(2)]?.type === "string" && next !== undefined) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 function pick(flags: Record<string, unknown>, env: Environment, key: OptionKey): Raw | undefined {

@@ -9,7 +9,6 @@ export interface Logger {
   warn(msg: string, fields?: Fields): void;
   error(msg: string, fields?: Fields): void;
   enabled(level: Level): boolean;
-  child(fields: Fields): Logger;
 }
 
 export interface LoggerOptions {
@@ -44,14 +43,14 @@ function formatJson(ts: string, level: Level, msg: string, fields: Fields): stri
   return JSON.stringify(record) + "\n";
 }
 
-export function createLogger(options: LoggerOptions, bound: Fields = {}): Logger {
+export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
   const write = options.write ?? ((line: string) => void process.stderr.write(line));
   const now = options.now ?? (() => new Date());
   const format = options.format === "json" ? formatJson : formatPlain;
   const emit = (level: Level) => (msg: string, fields: Fields = {}) => {
     if (RANK[level] < threshold) return;
-    write(format(now().toISOString(), level, msg, { ...bound, ...fields }));
+    write(format(now().toISOString(), level, msg, fields));
   };
   return {
     debug: emit("debug"),
@@ -59,6 +58,5 @@ export function createLogger(options: LoggerOptions, bound: Fields = {}): Logger
     warn: emit("warn"),
     error: emit("error"),
     enabled: (level) => RANK[level] >= threshold,
-    child: (fields) => createLogger(options, { ...bound, ...fields }),
   };
 }

@@ -1,0 +1,198 @@
+import { describe, expect, test } from "bun:test";
+import { loadConfig, type Config, type Environment } from "../../src/config/load.ts";
+import { isProxyError } from "../../src/errors.ts";
+import { OPTIONS } from "../../src/config/options.ts";
+
+function load(argv: string[] = [], env: Environment = {}): Config {
+  const result = loadConfig(argv, env);
+  if (result.kind !== "run") throw new Error(`expected run, got ${result.kind}`);
+  return result.config;
+}
+
+function errorOf(argv: string[], env: Environment = {}): string {
+  try {
+    loadConfig(argv, env);
+  } catch (error) {
+    if (isProxyError(error, "config_invalid")) return error.message;
+    throw error;
+  }
+  throw new Error("expected a configuration error");
+}
+
+describe("defaults", () => {
+  test("match DESIGN §3", () => {
+    const config = load();
+    expect(config.listen).toEqual({ host: "::", port: 19000, text: ":19000" });
+    expect(config.portRange).toEqual({ start: 20000, end: 20100 });
+    expect(config.idleTimeoutMs).toBe(300_000);
+    expect(config.startupTimeoutMs).toBe(15_000);
+    expect(config.helloTimeoutMs).toBe(10_000);
+    expect(config.restartBackoffMs).toBe(2000);
+    expect(config.maxRestarts).toBe(3);
+    expect(config.logFormat).toBe("plain");
+    expect(config.logLevel).toBe("info");
+    expect(config.cloudflaredPath).toBe("cloudflared");
+    expect(config.cloudflaredArgs).toEqual([]);
+    expect(config.hostnameTemplate).toBe("cft-{sni}");
+    expect(config.onNoSni).toBe("reject");
+    expect(config.allowSniSuffix).toEqual([]);
+    expect(config.maxTunnels).toBe(101);
+    expect(config.maxConnections).toBe(10000);
+    expect(config.maxConnsPerIp).toBe(0);
+    expect(config.trustedProxies).toEqual({ any: false, entries: [] });
+    expect(config.sendProxy).toBe("off");
+    expect(config.metricsListen).toBeNull();
+    expect(config.drainTimeoutMs).toBe(30_000);
+  });
+});
+
+describe("precedence", () => {
+  test("environment overrides defaults, flags override the environment", () => {
+    const env = { IDLE_TIMEOUT: "60s", READ_HELLO_TIMEOUT: "2s", LISTEN_ADDR: "127.0.0.1:19001" };
+    expect(load([], env).idleTimeoutMs).toBe(60_000);
+    expect(load([], env).listen.port).toBe(19001);
+    expect(load(["--idle-timeout", "5s"], env).idleTimeoutMs).toBe(5000);
+    expect(load(["--idle-timeout=7s"], env).helloTimeoutMs).toBe(2000);
+  });
+
+  test("the Go program's variables are all honoured", () => {
+    const config = load([], {
+      LISTEN_ADDR: "[::1]:19002",
+      PORT_RANGE_START: "21000",
+      PORT_RANGE_END: "21009",
+      IDLE_TIMEOUT: "1m",
+      STARTUP_TIMEOUT: "20000",
+      READ_HELLO_TIMEOUT: "5s",
+      RESTART_BACKOFF: "500ms",
+      MAX_RESTARTS: "5",
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "debug",
+      CLOUDFLARED_PATH: "/opt/cf",
+      CLOUDFLARED_ARGS: "--loglevel  debug",
+      HOSTNAME_TEMPLATE: "cft-{first}-{rest}",
+      ON_NO_SNI: "ok",
+      ALLOW_SNI_SUFFIX: ".ratio1.link, example.com",
+      MAX_TUNNELS: "4",
+      MAX_CONNECTIONS: "50",
+      MAX_CONNS_PER_IP: "3",
+      TRUSTED_PROXIES: "10.0.0.0/8, ::1",
+      SEND_PROXY: "v2",
+      METRICS_LISTEN: "127.0.0.1:19090",
+      DRAIN_TIMEOUT: "1m30s",
+    });
+    expect(config.listen).toEqual({ host: "::1", port: 19002, text: "[::1]:19002" });
+    expect(config.portRange).toEqual({ start: 21000, end: 21009 });
+    expect(config.idleTimeoutMs).toBe(60_000);
+    expect(config.startupTimeoutMs).toBe(20_000);
+    expect(config.helloTimeoutMs).toBe(5000);
+    expect(config.restartBackoffMs).toBe(500);
+    expect(config.maxRestarts).toBe(5);
+    expect(config.logFormat).toBe("json");
+    expect(config.logLevel).toBe("debug");
+    expect(config.cloudflaredPath).toBe("/opt/cf");
+    expect(config.cloudflaredArgs).toEqual(["--loglevel", "debug"]);
+    expect(config.hostnameTemplate).toBe("cft-{first}-{rest}");
+    expect(config.onNoSni).toBe("ok");
+    expect(config.allowSniSuffix).toEqual(["ratio1.link", "example.com"]);
+    expect(config.maxTunnels).toBe(4);
+    expect(config.maxConnections).toBe(50);
+    expect(config.maxConnsPerIp).toBe(3);
+    expect(config.trustedProxies).toEqual({ any: false, entries: ["10.0.0.0/8", "::1"] });
+    expect(config.sendProxy).toBe("v2");
+    expect(config.metricsListen?.port).toBe(19090);
+    expect(config.drainTimeoutMs).toBe(90_000);
+  });
+
+  test("--port-range wins over the pair of variables", () => {
+    expect(load(["--port-range", "25000-25009"], { PORT_RANGE_START: "21000", PORT_RANGE_END: "21009" }).portRange).toEqual({
+      start: 25000,
+      end: 25009,
+    });
+  });
+
+  test("--cloudflared-arg repeats and overrides CLOUDFLARED_ARGS", () => {
+    const config = load(["--cloudflared-arg", "--loglevel", "--cloudflared-arg", "info"], { CLOUDFLARED_ARGS: "--x" });
+    expect(config.cloudflaredArgs).toEqual(["--loglevel", "info"]);
+  });
+
+  test("listen address forms", () => {
+    expect(load(["--listen", ":19000"]).listen.host).toBe("::");
+    expect(load(["--listen", "127.0.0.1:19000"]).listen.host).toBe("127.0.0.1");
+    expect(load(["--listen", "[::1]:19000"]).listen.host).toBe("::1");
+    expect(load(["--listen", "0.0.0.0:443"]).listen.port).toBe(443);
+  });
+
+  test("trusted proxies accept any", () => {
+    expect(load(["--trusted-proxies", "any"]).trustedProxies).toEqual({ any: true });
+  });
+
+  test("max-tunnels defaults to the size of the port range", () => {
+    expect(load(["--port-range", "20000-20009"]).maxTunnels).toBe(10);
+  });
+});
+
+describe("invalid values name the flag or variable, the value and what is expected", () => {
+  test.each([
+    [["--idle-timeout", "banana"], {}, 'invalid --idle-timeout "banana": expected a duration like 300s or 1500ms'],
+    [[], { IDLE_TIMEOUT: "banana" }, 'invalid IDLE_TIMEOUT "banana": expected a duration'],
+    [["--startup-timeout", "-1s"], {}, 'invalid --startup-timeout "-1s"'],
+    [[], { READ_HELLO_TIMEOUT: "10 s" }, 'invalid READ_HELLO_TIMEOUT "10 s"'],
+    [["--restart-backoff", "x"], {}, 'invalid --restart-backoff "x"'],
+    [["--drain-timeout", "1y"], {}, 'invalid --drain-timeout "1y"'],
+    [["--max-restarts", "-1"], {}, 'invalid --max-restarts "-1": expected a whole number >= 0'],
+    [[], { MAX_RESTARTS: "three" }, 'invalid MAX_RESTARTS "three"'],
+    [["--log-format", "xml"], {}, 'invalid --log-format "xml": expected plain or json'],
+    [[], { LOG_LEVEL: "verbose" }, 'invalid LOG_LEVEL "verbose": expected debug, info, warn or error'],
+    [["--on-no-sni", "drop"], {}, 'invalid --on-no-sni "drop": expected reject or ok'],
+    [["--send-proxy", "v3"], {}, 'invalid --send-proxy "v3": expected off, v1 or v2'],
+    [["--listen", "19000"], {}, 'invalid --listen "19000": expected an address like :19000'],
+    [["--listen", ":99999"], {}, 'invalid --listen ":99999"'],
+    [[], { LISTEN_ADDR: "[::1:19000" }, 'invalid LISTEN_ADDR "[::1:19000"'],
+    [["--port-range", "20000"], {}, 'invalid --port-range "20000": expected a range like 20000-20100'],
+    [["--port-range", "20100-20000"], {}, 'invalid --port-range "20100-20000": expected a range whose start is not above its end'],
+    [["--port-range", "0-10"], {}, 'invalid --port-range "0-10": expected ports 1-65535'],
+    [["--port-range", "65000-70000"], {}, 'invalid --port-range "65000-70000": expected ports 1-65535'],
+    [[], { PORT_RANGE_START: "abc" }, 'invalid PORT_RANGE_START "abc"'],
+    [[], { PORT_RANGE_END: "70000" }, 'invalid PORT_RANGE_END "70000": expected a port number 1-65535'],
+    [["--listen", ":20050"], {}, 'invalid --listen ":20050": expected a port outside the tunnel port range 20000-20100'],
+    [["--max-tunnels", "200"], {}, 'invalid --max-tunnels "200": expected 1 to 101 (the size of the port range)'],
+    [["--max-tunnels", "0"], {}, 'invalid --max-tunnels "0": expected a whole number >= 1'],
+    [["--max-connections", "lots"], {}, 'invalid --max-connections "lots"'],
+    [[], { MAX_CONNS_PER_IP: "1.5" }, 'invalid MAX_CONNS_PER_IP "1.5"'],
+    [["--hostname-template", "cft-{host}"], {}, 'invalid --hostname-template "cft-{host}"'],
+    [["--hostname-template", "bad_{sni}"], {}, 'invalid --hostname-template "bad_{sni}"'],
+    [["--allow-sni-suffix", "good.test,bad suffix"], {}, 'invalid --allow-sni-suffix "good.test,bad suffix"'],
+    [["--trusted-proxies", "10.0.0.0/33"], {}, 'invalid --trusted-proxies "10.0.0.0/33"'],
+    [[], { TRUSTED_PROXIES: "everyone" }, 'invalid TRUSTED_PROXIES "everyone"'],
+    [["--metrics-listen", "19000"], {}, 'invalid --metrics-listen "19000"'],
+    [["--metrics-listen", ":19000"], {}, 'invalid --metrics-listen ":19000": expected a port other than the listen port'],
+    [["--cloudflared-path", ""], {}, 'invalid --cloudflared-path ""'],
+  ] as [string[], Environment, string][])("%p %p", (argv, env, message) => {
+    expect(errorOf(argv, env)).toStartWith(message);
+  });
+
+  test("unknown flags and missing values are one clear line", () => {
+    expect(errorOf(["--bogus"])).toMatch(/^invalid command line: .*--bogus.*\(see --help\)$/);
+    expect(errorOf(["--idle-timeout"])).toMatch(/^invalid command line: .*idle-timeout/);
+    expect(errorOf(["extra"])).toMatch(/^invalid command line/);
+  });
+});
+
+test("--help lists every flag with its environment variable and default", () => {
+  const result = loadConfig(["--help"], {});
+  if (result.kind !== "help") throw new Error("expected help");
+  for (const spec of Object.values(OPTIONS)) {
+    expect(result.text).toContain(`--${spec.flag} `);
+    for (const name of spec.env.split("/")) expect(result.text).toContain(name);
+  }
+  expect(result.text).toContain("default 300s");
+  expect(result.text).toContain("default cft-{sni}");
+  expect(result.text).toContain("default none (PROXY headers refused)");
+  expect(result.text).toContain("default 20000-20100");
+  expect(result.text).toContain("--version");
+  expect(result.text).toContain("does not speak PROXY");
+});
+
+test("--version is recognised", () => {
+  expect(loadConfig(["--version"], {}).kind).toBe("version");
+});

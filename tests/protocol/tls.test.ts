@@ -1,0 +1,135 @@
+import { describe, expect, test } from "bun:test";
+import { MAX_RECORD_LENGTH, parseClientHelloRecords, type ClientHello } from "../../src/protocol/tls.ts";
+import type { ParseResult } from "../../src/protocol/result.ts";
+import { clientHello, fixture, records, rng, Writer } from "../helpers/builders.ts";
+
+const REAL_CLIENTS = ["openssl-s_client", "curl", "node-tls"] as const;
+
+function expectDone(result: ParseResult<ClientHello>): ClientHello {
+  if (result.kind !== "done") throw new Error(`expected done, got ${JSON.stringify(result)}`);
+  return result.value;
+}
+
+/** Every proper prefix needs more; the whole input gives `expected`, consuming all of it. */
+function expectPrefixes(input: Uint8Array, expected: ParseResult<ClientHello>): void {
+  for (let end = 0; end < input.length; end++) {
+    const result = parseClientHelloRecords(input.subarray(0, end));
+    if (result.kind !== "needMore") throw new Error(`prefix of ${end}/${input.length} bytes gave ${JSON.stringify(result)}`);
+  }
+  expect<object>(parseClientHelloRecords(input)).toEqual(expected);
+}
+
+describe("ClientHello fixtures from real clients", () => {
+  test.each(REAL_CLIENTS)("%s: every prefix needs more, the whole gives the SNI", (name) => {
+    const input = fixture(name);
+    const result = parseClientHelloRecords(input);
+    expect(expectDone(result).serverName).toBe("db-1.demo.test");
+    expectPrefixes(input, result);
+  });
+
+  test("psql: the hello after the 8-byte SSLRequest", () => {
+    const input = fixture("psql").subarray(8);
+    expect(expectDone(parseClientHelloRecords(input)).serverName).toBe("db-1.demo.test");
+    expectPrefixes(input, parseClientHelloRecords(input));
+  });
+
+  test("curl and node:tls offer ALPN", () => {
+    expect(expectDone(parseClientHelloRecords(fixture("curl"))).alpn).toEqual(["h2", "http/1.1"]);
+    expect(expectDone(parseClientHelloRecords(fixture("node-tls"))).alpn).toEqual(["h2", "http/1.1"]);
+  });
+});
+
+describe("built ClientHellos", () => {
+  test("single record with SNI and ALPN postgresql", () => {
+    const input = records(clientHello({ names: ["db-1.demo.test"], alpn: ["postgresql"] }));
+    const hello = expectDone(parseClientHelloRecords(input));
+    expect(hello.serverName).toBe("db-1.demo.test");
+    expect(hello.alpn).toEqual(["postgresql"]);
+    expectPrefixes(input, parseClientHelloRecords(input));
+  });
+
+  test("split over many records, the handshake header itself split", () => {
+    const small = clientHello({ names: ["a.example.test"] });
+    const padded = clientHello({ names: ["a.example.test"], padding: 3000 });
+    for (const size of [1, 2, 3, 5, 100, 1000]) {
+      const input = records(size < 10 ? small : padded, size);
+      if (size >= 10) expectPrefixes(input, parseClientHelloRecords(input));
+      expect(expectDone(parseClientHelloRecords(input)).serverName).toBe("a.example.test");
+    }
+  });
+
+  test("16 KiB padded hello and a 60 KiB hello over four records", () => {
+    const big = records(clientHello({ names: ["big.example.test"], padding: 16 * 1024 }));
+    expect(expectDone(parseClientHelloRecords(big)).serverName).toBe("big.example.test");
+    const huge = records(clientHello({ names: ["huge.example.test"], padding: 60 * 1024 }));
+    expect(expectDone(parseClientHelloRecords(huge)).serverName).toBe("huge.example.test");
+  });
+
+  test("no server_name extension", () => {
+    expect(expectDone(parseClientHelloRecords(records(clientHello({ alpn: ["h2"] })))).serverName).toBeNull();
+  });
+
+  test("bytes after the hello are not consumed", () => {
+    const hello = records(clientHello({ names: ["x.example.test"] }));
+    const input = new Writer().bytes(hello).bytes(new Uint8Array([20, 3, 3, 0, 1, 1])).done();
+    const result = parseClientHelloRecords(input);
+    expect(result.kind === "done" && result.consumed).toBe(hello.length);
+  });
+
+  test("two host_name entries are refused", () => {
+    expect(parseClientHelloRecords(records(clientHello({ names: ["a.test.x", "b.test.x"] })))).toEqual({
+      kind: "invalid",
+      code: "duplicate_server_name",
+    });
+  });
+});
+
+describe("malformed input is invalid, never an exception", () => {
+  const valid = records(clientHello({ names: ["db.example.test"] }));
+  const withByte = (offset: number, value: number) => {
+    const copy = valid.slice();
+    copy[offset] = value;
+    return copy;
+  };
+
+  test.each([
+    ["not a handshake record", withByte(0, 23), "not_handshake"],
+    ["SSLv2-style version", withByte(1, 2), "bad_version"],
+    ["empty record", new Uint8Array([22, 3, 1, 0, 0]), "empty_record"],
+    ["record over 2^14+2048", new Writer().u8(22).u16(0x0301).u16(MAX_RECORD_LENGTH + 1).done(), "record_too_long"],
+    ["ServerHello instead of ClientHello", withByte(5, 2), "not_client_hello"],
+    ["hello longer than 64 KiB", new Writer().u8(22).u16(0x0301).u16(4).u8(1).u24(65537).done(), "hello_too_long"],
+  ] as [string, Uint8Array, string][])("%s", (_, input, code) => {
+    expect<object>(parseClientHelloRecords(input)).toEqual({ kind: "invalid", code });
+  });
+
+  test("duplicate extensions and bad vectors", () => {
+    const dup = records(clientHello({ names: ["a.test.x"], extra: [{ type: 43, data: new Uint8Array([2, 3, 4]) }] }));
+    expect(parseClientHelloRecords(dup)).toEqual({ kind: "invalid", code: "duplicate_extension" });
+    const badAlpn = records(clientHello({ extra: [{ type: 16, data: new Uint8Array([0, 5, 9, 1]) }] }));
+    expect(parseClientHelloRecords(badAlpn)).toEqual({ kind: "invalid", code: "malformed_extension" });
+  });
+
+  test("too many tiny records", () => {
+    const input = records(clientHello({ names: ["a.test.x"], padding: 2000 }), 1);
+    expect(parseClientHelloRecords(input)).toEqual({ kind: "invalid", code: "too_many_records" });
+  });
+
+  test("seeded mutations: no throw, and a result never depends on bytes past `consumed`", () => {
+    const random = rng(0x5eed);
+    const seeds = [...REAL_CLIENTS.map(fixture), valid, records(clientHello({ names: ["m.test.x"], alpn: ["a", "b"] }), 50)];
+    for (let round = 0; round < 20_000; round++) {
+      const input = (seeds[round % seeds.length] as Uint8Array).slice();
+      const edits = 1 + Math.floor(random() * 4);
+      for (let e = 0; e < edits; e++) input[Math.floor(random() * input.length)] = Math.floor(random() * 256);
+      const cut = random() < 0.3 ? input.subarray(0, Math.floor(random() * input.length)) : input;
+      const result = parseClientHelloRecords(cut);
+      if (result.kind === "done") {
+        expect(result.consumed).toBeLessThanOrEqual(cut.length);
+        expect(parseClientHelloRecords(cut.subarray(0, result.consumed))).toEqual(result);
+        const padded = new Writer().bytes(cut.subarray(0, result.consumed)).bytes(new Uint8Array(64).fill(0xff)).done();
+        expect(parseClientHelloRecords(padded)).toEqual(result);
+      }
+    }
+  });
+});
