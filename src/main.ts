@@ -87,7 +87,7 @@ async function main(): Promise<number> {
     if (config.metricsListen !== null) {
       binding = config.metricsListen.text;
       admin = startAdmin(config.metricsListen, { metrics, tunnels: () => supervisor.list(), draining: () => draining });
-      log.info("admin listening", { listen: binding });
+      log.info("admin listening", { listen: binding, port: admin.port });
     }
   } catch (error) {
     log.error("cannot listen", { listen: binding, reason: (error as Error).message });

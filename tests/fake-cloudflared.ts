@@ -6,10 +6,11 @@
 //   FAKE_CF_START_DELAY_MS  wait this long after the startup line before binding (slow start)
 //   FAKE_CF_FAIL          exit (status 1 at once) | usage (Incorrect Usage, status 0) | origin (Error validating origin URL)
 //   FAKE_CF_CRASH_AFTER_MS  exit with status 1 this long after binding
+//   FAKE_CF_CRASH_ONCE_FILE with CRASH_AFTER: crash only if this file does not exist yet (and create it)
 //   FAKE_CF_LOGIN         on-connect: print the Access login prompt when a connection arrives (as the real one does)
 //   FAKE_CF_PG_REPLY      postgres mode: the byte answered to an SSLRequest (default S)
 //   FAKE_CF_STATE_DIR     append one line per accepted connection to <dir>/<hostname>.conns and the pid to <hostname>.pids
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
 import { parseArgs } from "node:util";
 
@@ -106,7 +107,11 @@ log("INF", `Start Websocket listener host=${match[1]}:${match[2]}`);
 const bind = () =>
   server.listen({ host: match[1], port: Number(match[2]), exclusive: true }, () => {
     const crashAfter = Number(env.FAKE_CF_CRASH_AFTER_MS ?? 0);
-    if (crashAfter > 0) setTimeout(() => process.exit(1), crashAfter);
+    const onceFile = env.FAKE_CF_CRASH_ONCE_FILE;
+    if (crashAfter > 0 && !(onceFile && existsSync(onceFile))) {
+      if (onceFile) writeFileSync(onceFile, `${process.pid}\n`);
+      setTimeout(() => process.exit(1), crashAfter);
+    }
   });
 server.on("error", (error: NodeJS.ErrnoException) => {
   log("ERR", `listen tcp ${url}: bind: ${error.code === "EADDRINUSE" ? "address already in use" : error.message}`);

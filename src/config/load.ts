@@ -138,7 +138,8 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     fail(raws.listen!.source, raws.listen!.value, `a port outside the tunnel port range ${range.start}-${range.end}`);
   }
   const metrics = values.metricsListen as ListenAddress | null;
-  if (metrics !== null && (metrics.port === listen.port || (metrics.port >= range.start && metrics.port <= range.end))) {
+  const clashes = metrics !== null && metrics.port !== 0 && (metrics.port === listen.port || (metrics.port >= range.start && metrics.port <= range.end));
+  if (clashes) {
     const raw = raws.metricsListen!;
     fail(raw.source, raw.value, "a port other than the listen port and outside the tunnel port range");
   }

@@ -21,13 +21,15 @@ export function proxyCommand(): string[] {
   return binary ? [binary] : [process.execPath, "run", resolve(ROOT, "src/main.ts")];
 }
 
-let nextRange = 30000 + Math.floor(Math.random() * 200) * 100;
+// Below Linux's ephemeral range (32768+), so outgoing connections never hold a tunnel port.
+const RANGES_START = 21000;
+const RANGES_END = 32000;
+let nextRange = RANGES_START + Math.floor(Math.random() * 100) * 100;
 
 /** A fresh block of tunnel ports, so tests in one run never share one. */
 export function portRange(size = 50): string {
   const start = nextRange;
-  nextRange += 100;
-  if (nextRange > 59000) nextRange = 30000;
+  nextRange = nextRange + 100 > RANGES_END ? RANGES_START : nextRange + 100;
   return `${start}-${start + size - 1}`;
 }
 
@@ -80,7 +82,7 @@ export async function startProxy(args: string[] = [], env: Record<string, string
   const admin = args.includes("--metrics-listen") ? await waitFor((line) => line.msg === "admin listening") : null;
   return {
     port: Number(listening.port),
-    adminPort: admin === null ? null : Number(String(admin.listen).split(":").pop()),
+    adminPort: admin === null ? null : Number(admin.port),
     proc,
     lines,
     waitFor,

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { portRange, startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
+import { echoConnection } from "../helpers/swarm.ts";
+import { eventually, metric, openFds, rssBytes, scrape, tunnels } from "../helpers/admin.ts";
+import { rawConnect } from "../helpers/clients.ts";
+import { clientHello, records } from "../helpers/builders.ts";
+import { SSL_REQUEST } from "../../src/protocol/postgres.ts";
+
+const HOSTNAMES = 30;
+const CONNECTIONS = 300;
+
+function summaries(proxy: ProxyProcess): number {
+  return proxy.lines.filter((l) => l.msg === "connection").length;
+}
+
+async function expectNothingOpen(proxy: ProxyProcess): Promise<void> {
+  const adminPort = proxy.adminPort as number;
+  const samples = await scrape(adminPort);
+  expect(metric(samples, "tcp_tunnel_proxy_active_connections")).toBe(0);
+  for (const tunnel of await tunnels(adminPort)) expect(tunnel.connections).toBe(0);
+}
+
+describe("hundreds of simultaneous connections across many hostnames", () => {
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    proxy = await startProxy(["--metrics-listen", "127.0.0.1:0", "--log-level", "info", "--port-range", portRange(100)], { FAKE_CF_MODE: "echo" });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+  });
+
+  const round = (offset: number) =>
+    Promise.all(
+      Array.from({ length: CONNECTIONS }, (_, i) => echoConnection(proxy.port, `db-${i % HOSTNAMES}.load.test`, 16 * 1024 + i, offset + i)),
+    );
+
+  test("every byte of every connection comes back; nothing stays referenced", async () => {
+    const results = await round(0);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    await proxy.waitFor(() => summaries(proxy) >= CONNECTIONS);
+    expect(proxy.lines.filter((l) => l.msg === "tunnel starting")).toHaveLength(HOSTNAMES);
+    await expectNothingOpen(proxy);
+    const samples = await scrape(proxy.adminPort as number);
+    expect(metric(samples, "tcp_tunnel_proxy_connections_total", { outcome: "proxied" })).toBe(CONNECTIONS);
+    expect(metric(samples, "tcp_tunnel_proxy_tunnels", { state: "idle" })).toBe(HOSTNAMES);
+  }, 60_000);
+
+  test("further rounds leak no sockets and no memory", async () => {
+    const pid = proxy.proc.pid;
+    const fdsBefore = openFds(pid);
+    const rssBefore = rssBytes(pid);
+    for (let r = 1; r <= 3; r++) {
+      const results = await round(r * CONNECTIONS);
+      expect(results.every((x) => x.ok)).toBe(true);
+      await proxy.waitFor(() => summaries(proxy) >= CONNECTIONS * (r + 1));
+    }
+    await expectNothingOpen(proxy);
+    await eventually(() => openFds(pid), (fds) => fds <= fdsBefore);
+    expect(rssBytes(pid) - rssBefore).toBeLessThan(24 * 1024 * 1024);
+  }, 120_000);
+
+  test("clients that vanish mid-handshake leave nothing behind", async () => {
+    const pid = proxy.proc.pid;
+    const fdsBefore = openFds(pid);
+    const before = summaries(proxy);
+    const hello = records(clientHello({ names: ["vanish.load.test"] }));
+    const vanishing = Array.from({ length: 150 }, async (_, i) => {
+      const socket = await rawConnect(proxy.port);
+      const kind = i % 3;
+      if (kind === 0) socket.write(hello.subarray(0, 1 + (i % (hello.length - 1))));
+      else if (kind === 1) socket.write(SSL_REQUEST);
+      else socket.write(hello);
+      socket.destroy();
+    });
+    await Promise.all(vanishing);
+    await proxy.waitFor(() => summaries(proxy) >= before + 150);
+    await expectNothingOpen(proxy);
+    const oneMoreTunnel = 3;
+    await eventually(() => openFds(pid), (fds) => fds <= fdsBefore + oneMoreTunnel);
+  }, 60_000);
+});
+
+test("a tunnel that crashes under load is restarted and serves again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ttp-crash-"));
+  const proxy = await startProxy(["--metrics-listen", "127.0.0.1:0", "--restart-backoff", "100ms", "--log-level", "info"], {
+    FAKE_CF_MODE: "echo",
+    FAKE_CF_CRASH_AFTER_MS: "400",
+    FAKE_CF_CRASH_ONCE_FILE: join(dir, "crashed"),
+  });
+  const hello = records(clientHello({ names: ["crashy.load.test"] }));
+  const sockets = await Promise.all(Array.from({ length: 100 }, () => rawConnect(proxy.port)));
+  const closed = sockets.map((socket) => new Promise<void>((resolve) => socket.once("close", () => resolve())));
+  const echoed = sockets.map((socket) => new Promise<void>((resolve) => socket.once("data", () => resolve())));
+  for (const socket of sockets) socket.write(hello);
+  await Promise.all(echoed);
+  await Promise.all(closed);
+  await proxy.waitFor((l) => l.msg === "tunnel restarting");
+  await proxy.waitFor((l) => l.msg === "tunnel ready" && proxy.lines.filter((x) => x.msg === "tunnel ready").length >= 2);
+  const after = await Promise.all(Array.from({ length: 20 }, (_, i) => echoConnection(proxy.port, "crashy.load.test", 4096, i)));
+  expect(after.every((r) => r.ok)).toBe(true);
+  await proxy.waitFor(() => summaries(proxy) >= 120);
+  await expectNothingOpen(proxy);
+  const samples = await scrape(proxy.adminPort as number);
+  expect(metric(samples, "tcp_tunnel_proxy_tunnel_restarts_total")).toBe(1);
+  expect(await proxy.stop()).toBe(0);
+}, 60_000);
