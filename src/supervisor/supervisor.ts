@@ -6,7 +6,7 @@ import { classifyLine } from "./output.ts";
 import type { PortPool } from "./port-pool.ts";
 import { StartWaiter } from "./readiness.ts";
 import { Tunnel, type TunnelInfo } from "./tunnel.ts";
-import type { ChildExit, Clock, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import type { ChildExit, ChildHandle, Clock, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -154,19 +154,19 @@ export class Supervisor implements TunnelProvider {
       ...this.options.cloudflaredArgs];
     tunnel.port = port;
     tunnel.startedAt = clock.now();
-    const waiter = new StartWaiter(clock, probe, port, this.options.startupTimeoutMs);
-    tunnel.waiter = waiter;
+    let child: ChildHandle;
     try {
-      const child = spawner.spawn(argv, (line) => this.onLine(tunnel, line));
-      tunnel.child = child;
-      tunnel.exited = child.exited.then((exit) => this.onExit(tunnel, child, exit));
-      log.info("tunnel starting", { tunnel: tunnel.hostname, port, pid: child.pid });
+      child = spawner.spawn(argv, (line) => this.onLine(tunnel, line));
     } catch (error) {
-      waiter.fail((error as Error).message);
       this.deps.pool.release(port);
       tunnel.port = null;
       throw error;
     }
+    const waiter = new StartWaiter(clock, probe, port, this.options.startupTimeoutMs);
+    tunnel.waiter = waiter;
+    tunnel.child = child;
+    tunnel.exited = child.exited.then((exit) => this.onExit(tunnel, child, exit));
+    log.info("tunnel starting", { tunnel: tunnel.hostname, port, pid: child.pid });
     const outcome = await waiter.outcome;
     tunnel.waiter = null;
     if (outcome.kind === "failed" && tunnel.child !== null) this.stopChild(tunnel);
