@@ -8,6 +8,7 @@ import type { EdgeContext } from "./context.ts";
 import type { Outcome } from "../ops/metrics.ts";
 import type { TunnelLease } from "../supervisor/types.ts";
 import { concat, fromAscii } from "../protocol/bytes.ts";
+import { normaliseAddress } from "../protocol/address.ts";
 import { SSL_REQUEST } from "../protocol/postgres.ts";
 import { ALERT_INTERNAL_ERROR, ALERT_UNRECOGNIZED_NAME } from "../protocol/tls.ts";
 
@@ -53,7 +54,7 @@ export class Connection {
     this.client.socket = socket;
     this.clientAddress = this.limitAddress = address;
     this.clientPort = socket.remotePort;
-    this.localAddress = socket.localAddress;
+    this.localAddress = normaliseAddress(socket.localAddress);
     this.localPort = socket.localPort;
     this.prelude = new Prelude(this.ctx.isTrusted(address));
     this.timer = setTimeout(() => this.close("timeout", "no complete ClientHello within --hello-timeout", "hello_timeout"),

@@ -46,7 +46,7 @@ export async function startProxy(args: string[] = [], env: Record<string, string
   ];
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
   const lines: LogLine[] = [];
-  const waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+  const waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void; reject: (error: Error) => void }[] = [];
   const pump = (async () => {
     const decoder = new TextDecoder();
     let partial = "";
@@ -69,14 +69,13 @@ export async function startProxy(args: string[] = [], env: Record<string, string
         }
       }
     }
+    const log = lines.map((l) => JSON.stringify(l)).join("\n");
+    for (const waiter of waiters.splice(0)) waiter.reject(new Error(`proxy exited before the awaited log line; log:\n${log}`));
   })();
   const waitFor = (predicate: (line: LogLine) => boolean) => {
     const seen = lines.find(predicate);
     if (seen) return Promise.resolve(seen);
-    return new Promise<LogLine>((resolveLine, reject) => {
-      waiters.push({ predicate, resolve: resolveLine });
-      proc.exited.then(() => pump.then(() => reject(new Error(`proxy exited; log:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`))));
-    });
+    return new Promise<LogLine>((resolveLine, reject) => waiters.push({ predicate, resolve: resolveLine, reject }));
   };
   const listening = await waitFor((line) => line.msg === "listening");
   const admin = args.includes("--metrics-listen") ? await waitFor((line) => line.msg === "admin listening") : null;
