@@ -1,5 +1,5 @@
 // PostgreSQL connection preludes (SSLRequest, GSSENCRequest, CancelRequest, StartupMessage 3.0) and the fixed replies.
-import { fromAscii, u32, writeU32 } from "./bytes.ts";
+import { agreesWith, fromAscii, u32, writeU32 } from "./bytes.ts";
 import { NEED_MORE, done, invalid, type ParseResult } from "./result.ts";
 
 export const SSL_REQUEST_CODE = 80877103;
@@ -30,8 +30,10 @@ export const GSSENC_REFUSED = fromAscii("N");
  * recognised (it cannot be routed, so the rest of it is never needed); `consumed` covers the 8-byte header.
  */
 export function parsePostgresPrelude(bytes: Uint8Array): ParseResult<PostgresPrelude, PostgresError> {
-  if (bytes.length > 0 && bytes[0] !== 0) return invalid("bad_length");
-  if (bytes.length < PRELUDE_HEADER_LENGTH) return NEED_MORE;
+  if (bytes.length < PRELUDE_HEADER_LENGTH) {
+    const error = prefixError(bytes);
+    return error === null ? NEED_MORE : invalid(error);
+  }
   const length = u32(bytes, 0);
   const code = u32(bytes, 4);
   switch (code) {
@@ -48,6 +50,23 @@ export function parsePostgresPrelude(bytes: Uint8Array): ParseResult<PostgresPre
     default:
       return invalid("unknown_code");
   }
+}
+
+const KNOWN_CODES = [SSL_REQUEST_CODE, GSSENC_REQUEST_CODE, CANCEL_REQUEST_CODE, PROTOCOL_3_0].map((code) => {
+  const bytes = new Uint8Array(4);
+  writeU32(bytes, 0, code);
+  return bytes;
+});
+
+/** Why fewer than 8 bytes can no longer become a known prelude (a length outside 8..10000, an unknown code), or null. */
+function prefixError(bytes: Uint8Array): PostgresError | null {
+  const length = new Uint8Array(4);
+  length.set(bytes.subarray(0, 4));
+  const lowest = u32(length, 0);
+  const highest = lowest + (bytes.length < 4 ? 0x100 ** (4 - bytes.length) - 1 : 0);
+  if (lowest > MAX_STARTUP_LENGTH || highest < PRELUDE_HEADER_LENGTH) return "bad_length";
+  const code = bytes.subarray(4);
+  return KNOWN_CODES.some((known) => agreesWith(code, known)) ? null : "unknown_code";
 }
 
 /** A FATAL ErrorResponse (SQLSTATE 08P01, protocol_violation) carrying `message`. */

@@ -31,6 +31,10 @@ describe("PostgreSQL preludes", () => {
     [pgRequest(12345678), "unknown_code"],
     [pgRequest(196608, 20000), "bad_length"],
     [new Uint8Array([1, 0, 0, 8]), "bad_length"],
+    [new Uint8Array([0, 1]), "bad_length"],
+    [new Uint8Array([0, 0, 0, 4]), "bad_length"],
+    [new Uint8Array([0, 0, 0, 8, 9]), "unknown_code"],
+    [new Uint8Array([0, 0, 0, 8, 4, 0xd2, 0x17]), "unknown_code"],
   ] as [Uint8Array, string][])("%#: invalid %s", (input, code) => {
     expect<object>(parsePostgresPrelude(input)).toEqual({ kind: "invalid", code });
   });
