@@ -52,15 +52,21 @@ describe("hundreds of simultaneous connections across many hostnames", () => {
   test("further rounds leak no sockets and no memory", async () => {
     const pid = proxy.proc.pid;
     const fdsBefore = openFds(pid);
-    const rssBefore = rssBytes(pid);
-    for (let r = 1; r <= 3; r++) {
+    // RSS swings by tens of MB with garbage collection, so compare the lowest reading of early and late rounds:
+    // a per-connection leak raises the floor, GC timing does not.
+    const rss: number[] = [];
+    const rounds = 12;
+    for (let r = 1; r <= rounds; r++) {
       const results = await round(r * CONNECTIONS);
       expect(results.every((x) => x.ok)).toBe(true);
       await proxy.waitFor(() => summaries(proxy) >= CONNECTIONS * (r + 1));
+      rss.push(rssBytes(pid));
     }
     await expectNothingOpen(proxy);
     await eventually(() => openFds(pid), (fds) => fds <= fdsBefore);
-    expect(rssBytes(pid) - rssBefore).toBeLessThan(24 * 1024 * 1024);
+    const early = Math.min(...rss.slice(0, 4));
+    const late = Math.min(...rss.slice(-4));
+    expect(late - early).toBeLessThan(16 * 1024 * 1024);
   }, 120_000);
 
   test("clients that vanish mid-handshake leave nothing behind", async () => {
