@@ -51,22 +51,27 @@ describe("hundreds of simultaneous connections across many hostnames", () => {
 
   test("further rounds leak no sockets and no memory", async () => {
     const pid = proxy.proc.pid;
+    const warmUp = summaries(proxy);
+    await round(0);
+    await proxy.waitFor(() => summaries(proxy) >= warmUp + CONNECTIONS);
     const fdsBefore = openFds(pid);
     // RSS swings by tens of MB with garbage collection, so compare the lowest reading of early and late rounds:
-    // a per-connection leak raises the floor, GC timing does not.
+    // a per-connection leak raises the floor, GC timing mostly does not. 3,600 connections lie between the two
+    // windows, so the bound catches any leak of about 13 KB or more per connection (each one carries 16 KB).
     const rss: number[] = [];
-    const rounds = 12;
+    const rounds = 16;
+    const summariesBefore = summaries(proxy);
     for (let r = 1; r <= rounds; r++) {
       const results = await round(r * CONNECTIONS);
       expect(results.every((x) => x.ok)).toBe(true);
-      await proxy.waitFor(() => summaries(proxy) >= CONNECTIONS * (r + 1));
+      await proxy.waitFor(() => summaries(proxy) >= summariesBefore + CONNECTIONS * r);
       rss.push(rssBytes(pid));
     }
     await expectNothingOpen(proxy);
     await eventually(() => openFds(pid), (fds) => fds <= fdsBefore);
     const early = Math.min(...rss.slice(0, 4));
     const late = Math.min(...rss.slice(-4));
-    expect(late - early).toBeLessThan(16 * 1024 * 1024);
+    expect(late - early).toBeLessThan(48 * 1024 * 1024);
   }, 120_000);
 
   test("clients that vanish mid-handshake leave nothing behind", async () => {
