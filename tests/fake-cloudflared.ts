@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 // A stand-in for `cloudflared access tcp` (DESIGN §2): same argv, startup line before the bind, dies on SIGTERM,
 // serves every accepted connection locally. Knobs (environment):
-//   FAKE_CF_MODE          echo (default) | forward | postgres | sink
+//   FAKE_CF_MODE          echo (default) | forward | postgres | sink (counts, answers the count at the client's FIN)
+//   FAKE_CF_MODE_MAP      JSON {hostname: mode}, overriding FAKE_CF_MODE per tunnel hostname
 //   FAKE_CF_FORWARD       host:port to forward to (forward/postgres modes), or FAKE_CF_FORWARD_MAP JSON {hostname: "host:port"}
 //   FAKE_CF_START_DELAY_MS  wait this long after the startup line before binding (slow start)
 //   FAKE_CF_FAIL          exit (status 1 at once) | usage (Incorrect Usage, status 0) | origin (Error validating origin URL)
@@ -89,15 +90,18 @@ const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (cli
     return;
   }
   client.on("error", () => client.destroy());
-  switch (env.FAKE_CF_MODE ?? "echo") {
+  const modes = env.FAKE_CF_MODE_MAP ? (JSON.parse(env.FAKE_CF_MODE_MAP) as Record<string, string>) : {};
+  switch (modes[hostname] ?? env.FAKE_CF_MODE ?? "echo") {
     case "forward":
       return forward(client);
     case "postgres":
       return servePostgres(client);
-    case "sink":
-      client.on("data", () => undefined);
-      client.on("end", () => client.end());
+    case "sink": {
+      let count = 0;
+      client.on("data", (chunk: Buffer) => (count += chunk.length));
+      client.on("end", () => client.end(`${count}\n`));
       return;
+    }
     default:
       client.pipe(client);
   }

@@ -4,6 +4,7 @@ export type OutputSignal =
   | { readonly kind: "start_failure"; readonly reason: string }
   | { readonly kind: "login_prompt" }
   | { readonly kind: "origin_failure" }
+  | { readonly kind: "binding" }
   | { readonly kind: "error" }
   | { readonly kind: "info" };
 
@@ -20,6 +21,7 @@ export function classifyLine(line: string): OutputSignal {
   for (const failure of START_FAILURES) if (line.includes(failure)) return { kind: "start_failure", reason: failure };
   if (LOGIN_PROMPTS.some((prompt) => line.includes(prompt))) return { kind: "login_prompt" };
   if (line.includes("failed to connect to origin")) return { kind: "origin_failure" };
+  if (line.includes("Start Websocket listener")) return { kind: "binding" };
   if (/\b(ERR|FTL|error)\b/i.test(line)) return { kind: "error" };
   return { kind: "info" };
 }

@@ -14,6 +14,8 @@ export class StartWaiter {
   private settle!: (outcome: StartOutcome) => void;
   private settled = false;
   private timer: Timer | null = null;
+  /** Bumped by hint(): a poll chain from an older generation stops instead of running alongside the new one. */
+  private generation = 0;
   private timeout: Timer;
 
   constructor(
@@ -31,6 +33,18 @@ export class StartWaiter {
     return !this.settled;
   }
 
+  /**
+   * cloudflared prints its startup line just before it binds: not readiness, but the moment to look closely. Polls
+   * now and restarts the backoff, so the bind is seen within a few milliseconds instead of up to MAX_POLL_MS later.
+   */
+  hint(): void {
+    if (this.settled) return;
+    this.timer?.cancel();
+    this.timer = null;
+    this.generation++;
+    this.poll(FIRST_POLL_MS);
+  }
+
   fail(reason: string, options: { retryOtherPort?: boolean; login?: boolean } = {}): void {
     this.finish({ kind: "failed", reason, retryOtherPort: options.retryOtherPort ?? false, login: options.login ?? false });
   }
@@ -45,10 +59,13 @@ export class StartWaiter {
 
   private poll(delayMs: number): void {
     if (this.settled) return;
+    const generation = this.generation;
     this.probe.isListening(this.port).then(
       (listening) => {
         if (listening) this.finish({ kind: "ready" });
-        else if (!this.settled) this.timer = this.clock.after(delayMs, () => this.poll(Math.min(delayMs * 2, MAX_POLL_MS)));
+        else if (!this.settled && generation === this.generation) {
+          this.timer = this.clock.after(delayMs, () => this.poll(Math.min(delayMs * 2, MAX_POLL_MS)));
+        }
       },
       (error) => this.fail(`readiness check failed: ${(error as Error).message}`),
     );

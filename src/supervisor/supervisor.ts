@@ -213,7 +213,7 @@ export class Supervisor implements TunnelProvider {
   private onLine(tunnel: Tunnel, line: string): void {
     const { log, metrics } = this.deps;
     const signal = classifyLine(line);
-    if (signal.kind === "info") log.debug("cloudflared", { tunnel: tunnel.hostname, line });
+    if (signal.kind === "info" || signal.kind === "binding") log.debug("cloudflared", { tunnel: tunnel.hostname, line });
     else log.warn("cloudflared", { tunnel: tunnel.hostname, line });
     const waiter = tunnel.waiter?.pending ? tunnel.waiter : null;
     switch (signal.kind) {
@@ -231,6 +231,9 @@ export class Supervisor implements TunnelProvider {
       }
       case "origin_failure":
         metrics.originFailures.inc();
+        break;
+      case "binding":
+        waiter?.hint();
         break;
     }
   }

@@ -79,6 +79,20 @@ describe("start", () => {
     expect(t.probe.checks).toBeLessThan(35);
   });
 
+  test("the startup line restarts the backoff, so a bind right after it is seen within milliseconds", async () => {
+    const t = setup();
+    t.spawner.onSpawn = (child) => {
+      t.clock.after(200, () => child.emit("2026-01-01T00:00:00Z INF Start Websocket listener host=127.0.0.1:20000"));
+      t.clock.after(203, () => t.probe.listening.add(child.port));
+    };
+    const lease = t.acquire("cft-hint.example.test");
+    await t.clock.advance(210);
+    expect((await lease).port).toBe(20000);
+    expect(t.state("cft-hint.example.test")?.state).toBe("ready");
+    const ready = t.logs.find((l) => l.msg === "tunnel ready");
+    expect(Number(ready?.startup_ms)).toBeLessThanOrEqual(206);
+  });
+
   test("20 concurrent first connections share one start", async () => {
     const t = setup();
     const leases = Array.from({ length: 20 }, () => t.acquire("cft-db.example.test"));
