@@ -92,6 +92,7 @@ async function main(): Promise<number> {
   } catch (error) {
     log.error("cannot listen", { listen: binding, reason: (error as Error).message });
     edge.stopAccepting();
+    log.flush();
     return EXIT_LISTEN_FAILED;
   }
 
@@ -114,6 +115,7 @@ async function main(): Promise<number> {
       await supervisor.stopAll();
       await admin?.stop(true);
       log.info("stopped");
+      log.flush();
       resolve(0);
     };
     process.on("SIGTERM", () => void shutdown("SIGTERM"));

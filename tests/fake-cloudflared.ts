@@ -10,7 +10,8 @@
 //   FAKE_CF_CRASH_ONCE_FILE with CRASH_AFTER: crash only if this file does not exist yet (and create it)
 //   FAKE_CF_LOGIN         on-connect: print the Access login prompt when a connection arrives (as the real one does)
 //   FAKE_CF_PG_REPLY      postgres mode: the byte answered to an SSLRequest (default S)
-//   FAKE_CF_STATE_DIR     append one line per accepted connection to <dir>/<hostname>.conns and the pid to <hostname>.pids
+//   FAKE_CF_STATE_DIR     append one line per accepted connection to <dir>/<hostname>.conns and the pid to <hostname>.pids;
+//                         <hostname>.bound gets the epoch milliseconds of the bind
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
 import { parseArgs } from "node:util";
@@ -110,6 +111,7 @@ const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (cli
 log("INF", `Start Websocket listener host=${match[1]}:${match[2]}`);
 const bind = () =>
   server.listen({ host: match[1], port: Number(match[2]), exclusive: true }, () => {
+    if (stateDir) writeFileSync(`${stateDir}/${hostname}.bound`, `${Date.now()}\n`);
     const crashAfter = Number(env.FAKE_CF_CRASH_AFTER_MS ?? 0);
     const onceFile = env.FAKE_CF_CRASH_ONCE_FILE;
     if (crashAfter > 0 && !(onceFile && existsSync(onceFile))) {

@@ -80,6 +80,7 @@ export class Connection {
   private onPreludeStep(step: PreludeStep): void {
     if (step.reply !== null) this.client.send(step.reply);
     if (!this.checkProxySource() || step.kind === "needMore") return;
+    this.prelude = null;
     if (step.kind === "refuse") return this.close(step.outcome, step.reason, step.code);
     this.clearTimer();
     const { config } = this.ctx;

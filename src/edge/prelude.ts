@@ -26,7 +26,7 @@ export type PreludeStep =
       readonly hello: ClientHello;
       readonly proxyHeader: ProxyHeader | null;
       readonly sslRequest: boolean;
-      /** The ClientHello records and every byte after them, in order. */
+      /** The ClientHello records and every byte after them, in order (a view: the prelude is done with them). */
       readonly replay: Uint8Array;
     };
 
@@ -58,17 +58,31 @@ export class Prelude {
     return this.proxyHeader;
   }
 
+  /**
+   * Feeds one chunk. Bytes are parsed in place: the common case (a whole prelude in one chunk) copies nothing, and
+   * only an incomplete remainder is kept in the buffer. The chunk must not be reused by the caller (Bun hands every
+   * `data` call a fresh buffer).
+   */
   feed(chunk: Uint8Array): PreludeStep {
-    this.buffer.append(chunk);
+    let bytes = chunk;
+    if (this.buffer.length > 0) {
+      this.buffer.append(chunk);
+      bytes = this.buffer.view();
+    }
     const replies: Uint8Array[] = [];
     for (;;) {
-      const step = this.advance(replies);
-      if (step !== "again") return step;
+      const step = this.advance(bytes, replies);
+      if (typeof step === "number") {
+        bytes = bytes.subarray(step);
+        continue;
+      }
+      if (step.kind === "needMore") this.buffer.replace(bytes);
+      return step;
     }
   }
 
-  private advance(replies: Uint8Array[]): PreludeStep | "again" {
-    const bytes = this.buffer.view();
+  /** One parse step over `bytes`: a final step, or how many bytes the step consumed before the next one. */
+  private advance(bytes: Uint8Array, replies: Uint8Array[]): PreludeStep | number {
     const reply = replies.length === 0 ? null : replies.length === 1 ? (replies[0] as Uint8Array) : concat(replies);
     if (bytes.length === 0) return { kind: "needMore", reply };
     const first = bytes[0] as number;
@@ -87,25 +101,23 @@ export class Prelude {
         return refuse("refused_invalid", "proxy_not_tcp", `PROXY v2 ${header.family}/${header.transport} is not TCP`, reply);
       }
       this.proxyHeader = { ...header, bytes: header.bytes.slice() };
-      this.buffer.consume(result.consumed);
       this.phase = "afterProxy";
-      return "again";
+      return result.consumed;
     }
     if (first === FIRST_BYTE_POSTGRES) {
       const result = parsePostgresPrelude(bytes);
       if (result.kind === "needMore") return { kind: "needMore", reply };
       if (result.kind === "invalid") return refuse("refused_invalid", `postgres_${result.code}`, `PostgreSQL prelude: ${result.code}`, reply);
-      this.buffer.consume(result.consumed);
       switch (result.value) {
         case "SSLRequest":
           this.sslRequest = true;
           this.phase = "afterSslRequest";
           replies.push(SSL_ACCEPTED);
-          return "again";
+          return result.consumed;
         case "GSSENCRequest":
           this.phase = "afterGssenc";
           replies.push(GSSENC_REFUSED);
-          return "again";
+          return result.consumed;
         default:
           return refuse("refused_no_sni", "postgres_plaintext", `PostgreSQL ${result.value} without TLS`, concat([...replies, TLS_REQUIRED_ERROR]));
       }
@@ -121,7 +133,7 @@ export class Prelude {
       hello: result.value,
       proxyHeader: this.proxyHeader,
       sslRequest: this.sslRequest,
-      replay: bytes.slice(),
+      replay: bytes,
     };
   }
 }

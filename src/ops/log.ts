@@ -9,6 +9,8 @@ export interface Logger {
   warn(msg: string, fields?: Fields): void;
   error(msg: string, fields?: Fields): void;
   enabled(level: Level): boolean;
+  /** Writes out lines still batched for this tick (call before exiting). */
+  flush(): void;
 }
 
 export interface LoggerOptions {
@@ -43,9 +45,31 @@ function formatJson(ts: string, level: Level, msg: string, fields: Fields): stri
   return JSON.stringify(record) + "\n";
 }
 
+/**
+ * Lines written in one tick go out in one write: under load (a summary line per connection) that is one syscall per
+ * event-loop turn instead of one per connection.
+ */
+function batchedStderr(): { write: (line: string) => void; flush: () => void } {
+  let pending = "";
+  const flush = () => {
+    if (pending === "") return;
+    const text = pending;
+    pending = "";
+    process.stderr.write(text);
+  };
+  return {
+    write(line) {
+      if (pending === "") setImmediate(flush);
+      pending += line;
+    },
+    flush,
+  };
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = RANK[options.level];
-  const write = options.write ?? ((line: string) => void process.stderr.write(line));
+  const sink = options.write === undefined ? batchedStderr() : { write: options.write, flush: () => undefined };
+  const write = sink.write;
   const now = options.now ?? (() => new Date());
   const format = options.format === "json" ? formatJson : formatPlain;
   const emit = (level: Level) => (msg: string, fields: Fields = {}) => {
@@ -58,5 +82,6 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: emit("warn"),
     error: emit("error"),
     enabled: (level) => RANK[level] >= threshold,
+    flush: sink.flush,
   };
 }

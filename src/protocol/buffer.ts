@@ -1,11 +1,11 @@
 // A growable byte buffer for bytes read before routing: appends without re-copying everything each time.
-export class GrowableBuffer {
-  private storage: Uint8Array;
-  private used = 0;
+const EMPTY = new Uint8Array(0);
+const FIRST_CAPACITY = 1024;
 
-  constructor(initialCapacity = 2048) {
-    this.storage = new Uint8Array(initialCapacity);
-  }
+export class GrowableBuffer {
+  /** Allocated on first use: most connections complete their prelude in one chunk and never copy. */
+  private storage: Uint8Array = EMPTY;
+  private used = 0;
 
   get length(): number {
     return this.used;
@@ -13,7 +13,7 @@ export class GrowableBuffer {
 
   append(chunk: Uint8Array): void {
     if (this.used + chunk.length > this.storage.length) {
-      let capacity = this.storage.length * 2;
+      let capacity = Math.max(FIRST_CAPACITY, this.storage.length * 2);
       while (capacity < this.used + chunk.length) capacity *= 2;
       const grown = new Uint8Array(capacity);
       grown.set(this.storage.subarray(0, this.used));
@@ -23,14 +23,19 @@ export class GrowableBuffer {
     this.used += chunk.length;
   }
 
-  /** The buffered bytes; valid until the next append or consume. */
+  /** The buffered bytes; valid until the next append or replace. */
   view(): Uint8Array {
     return this.storage.subarray(0, this.used);
   }
 
-  /** Drops the first `count` bytes. */
-  consume(count: number): void {
-    this.storage.copyWithin(0, count, this.used);
-    this.used -= count;
+  /** Keeps only `rest`, which may be a view of this buffer. */
+  replace(rest: Uint8Array): void {
+    if (rest.buffer === this.storage.buffer) {
+      this.storage.copyWithin(0, rest.byteOffset - this.storage.byteOffset, rest.byteOffset - this.storage.byteOffset + rest.length);
+      this.used = rest.length;
+      return;
+    }
+    this.used = 0;
+    this.append(rest);
   }
 }

@@ -135,8 +135,7 @@ export class Supervisor implements TunnelProvider {
   private async spawnUntilReady(tunnel: Tunnel): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       if (this.closing) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
-      const busy = await this.deps.probe.busyPorts();
-      const port = this.deps.pool.reserve((candidate) => busy.has(candidate));
+      const port = this.deps.pool.reserve((candidate) => this.deps.probe.isHeld(candidate));
       const outcome = await this.launch(tunnel, port);
       if (outcome.kind === "ready") return this.markReady(tunnel);
       if (outcome.retryOtherPort && attempt === 0) {

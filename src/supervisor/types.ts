@@ -40,8 +40,8 @@ export interface Spawner {
 export interface PortProbe {
   /** Is something listening on 127.0.0.1:`port`? */
   isListening(port: number): Promise<boolean>;
-  /** Ports any program listens on, on any address, right now. */
-  busyPorts(): Promise<ReadonlySet<number>>;
+  /** Would a bind to 127.0.0.1:`port` fail right now, because another program holds the port? */
+  isHeld(port: number): boolean;
 }
 
 export const realClock: Clock = {

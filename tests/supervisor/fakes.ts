@@ -102,7 +102,7 @@ export class FakeProbe implements PortProbe {
     return this.listening.has(port);
   }
 
-  async busyPorts(): Promise<ReadonlySet<number>> {
-    return this.busy;
+  isHeld(port: number): boolean {
+    return this.busy.has(port);
   }
 }
