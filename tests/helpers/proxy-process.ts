@@ -24,6 +24,12 @@ export function proxyCommand(): string[] {
 // Below Linux's ephemeral range (32768+), so outgoing connections never hold a tunnel port.
 const RANGES_START = 21000;
 const RANGES_END = 32000;
+/** Every proxy a test started: killed when the test process exits, so a failed test never leaves one running. */
+const started = new Set<ReturnType<typeof Bun.spawn>>();
+process.on("exit", () => {
+  for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+});
+
 let nextRange = RANGES_START + Math.floor(Math.random() * 100) * 100;
 
 /** A fresh block of tunnel ports, so tests in one run never share one. */
@@ -45,6 +51,8 @@ export async function startProxy(args: string[] = [], env: Record<string, string
     ...args,
   ];
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  started.add(proc);
+  void proc.exited.then(() => started.delete(proc));
   const lines: LogLine[] = [];
   const waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void; reject: (error: Error) => void }[] = [];
   const pump = (async () => {
