@@ -32,7 +32,8 @@ export class Connection {
   private phase: Phase = "prelude";
   private prelude: Prelude | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private queued: Uint8Array[] = [];
+  /** Chunks that arrived while the tunnel started (rare: the client is paused); null until one does. */
+  private queued: Uint8Array[] | null = null;
   private queuedBytes = 0;
   private replay: Uint8Array | null = null;
   private proxyHeaderOut: Uint8Array | null = null;
@@ -71,7 +72,7 @@ export class Connection {
         return;
       default:
         this.client.pause();
-        this.queued.push(chunk);
+        (this.queued ??= []).push(chunk);
         this.queuedBytes += chunk.length;
         if (this.queuedBytes > MAX_QUEUED_BYTES) this.close("refused_invalid", "client sent too much before the tunnel was ready", "queue_full");
     }
@@ -166,9 +167,9 @@ export class Connection {
 
   private startPipe(): void {
     this.phase = "piping";
-    const replay = this.queued.length === 0 ? (this.replay as Uint8Array) : concat([this.replay as Uint8Array, ...this.queued]);
+    const replay = this.queued === null ? (this.replay as Uint8Array) : concat([this.replay as Uint8Array, ...this.queued]);
     this.replay = null;
-    this.queued = [];
+    this.queued = null;
     this.forward(this.client, this.backend, replay);
     this.ctx.metrics.handshake.observe((performance.now() - this.acceptedAt) / 1000);
     if (this.client.readEnded) this.backend.shutdown();
