@@ -5,9 +5,7 @@ export type ErrorCode =
   | "tunnel_cooldown"
   | "tunnel_capacity"
   | "tunnel_start_failed"
-  | "tunnel_exited"
   | "tunnel_login_required"
-  | "tunnel_startup_timeout"
   | "tunnel_stopping"
   | "spawn_failed";
 

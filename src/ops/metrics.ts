@@ -14,7 +14,6 @@ export const OUTCOMES = [
   "backend_error",
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-export const TUNNEL_STATES = ["starting", "ready", "idle", "stopping", "failed"] as const;
 
 type Family = { render(lines: string[]): void };
 

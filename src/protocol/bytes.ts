@@ -18,10 +18,6 @@ export function agreesWith(bytes: Uint8Array, expected: Uint8Array): boolean {
   return true;
 }
 
-export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  return bytes.length >= prefix.length && agreesWith(bytes, prefix);
-}
-
 export function indexOfCrlf(bytes: Uint8Array, limit: number): number {
   const end = Math.min(bytes.length, limit) - 1;
   for (let i = 0; i < end; i++) if (bytes[i] === 0x0d && bytes[i + 1] === 0x0a) return i;

@@ -70,7 +70,7 @@ function prefixError(bytes: Uint8Array): PostgresError | null {
 }
 
 /** A FATAL ErrorResponse (SQLSTATE 08P01, protocol_violation) carrying `message`. */
-export function errorResponse(message: string): Uint8Array {
+function errorResponse(message: string): Uint8Array {
   const fields = [
     ["S", "FATAL"],
     ["V", "FATAL"],

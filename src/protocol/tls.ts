@@ -178,7 +178,7 @@ function parseAlpn(body: Uint8Array, start: number, end: number): string[] | und
 }
 
 /** A fatal TLS alert record (TLS 1.0 record version, understood by every client). */
-export function fatalAlert(description: number): Uint8Array {
+function fatalAlert(description: number): Uint8Array {
   return new Uint8Array([CONTENT_TYPE_ALERT, 3, 1, 0, 2, 2, description]);
 }
 

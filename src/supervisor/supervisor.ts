@@ -1,12 +1,13 @@
-// The tunnel supervisor (DESIGN §2): one shared, reference-counted cloudflared process per hostname.
+// The tunnel supervisor (DESIGN §2): one shared, reference-counted cloudflared per hostname; starts, idle stops,
+// restarts, cooldowns and the --max-tunnels cap. The Launcher runs the processes themselves.
 import { ProxyError, isProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
-import { classifyLine } from "./output.ts";
+import type { OutputSignal } from "./output.ts";
 import type { PortPool } from "./port-pool.ts";
-import { StartWaiter } from "./readiness.ts";
+import { LOGIN_REQUIRED, Launcher } from "./launcher.ts";
 import { Tunnel, type TunnelInfo } from "./tunnel.ts";
-import type { ChildExit, ChildHandle, Clock, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import type { Clock, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -27,7 +28,6 @@ export interface SupervisorDeps {
   readonly metrics: Metrics;
 }
 
-const KILL_AFTER_MS = 2000;
 const HEALTHY_RUN_MS = 60_000;
 /** A tunnel that lost its last connection this recently when it died was still in use (DESIGN §2 "Crash"). */
 const RECENT_USE_MS = 1000;
@@ -36,11 +36,17 @@ export class Supervisor implements TunnelProvider {
   private readonly tunnels = new Map<string, Tunnel>();
   private slotsUsed = 0;
   private closing = false;
+  private readonly launcher: Launcher;
 
   constructor(
     private readonly options: SupervisorOptions,
     private readonly deps: SupervisorDeps,
-  ) {}
+  ) {
+    this.launcher = new Launcher(options, deps, {
+      onOutput: (tunnel, signal) => this.onOutput(tunnel, signal),
+      onExit: (tunnel, pid, how) => this.onExit(tunnel, pid, how),
+    });
+  }
 
   async acquire(hostname: string, onLost: () => void): Promise<TunnelLease> {
     for (;;) {
@@ -93,7 +99,8 @@ export class Supervisor implements TunnelProvider {
   private async start(tunnel: Tunnel): Promise<void> {
     try {
       await this.takeSlot(tunnel);
-      await this.spawnUntilReady(tunnel);
+      await this.launcher.spawnUntilReady(tunnel, () => this.closing);
+      this.markReady(tunnel);
     } catch (error) {
       this.failStart(tunnel, error);
       throw error;
@@ -103,7 +110,8 @@ export class Supervisor implements TunnelProvider {
   private async restart(tunnel: Tunnel, delayMs: number): Promise<void> {
     await new Promise<void>((resolve) => (tunnel.restartTimer = this.deps.clock.after(delayMs, resolve)));
     try {
-      await this.spawnUntilReady(tunnel);
+      await this.launcher.spawnUntilReady(tunnel, () => this.closing);
+      this.markReady(tunnel);
     } catch (error) {
       this.failStart(tunnel, error);
       throw error;
@@ -130,46 +138,6 @@ export class Supervisor implements TunnelProvider {
     if (!tunnel.holdsSlot) return;
     tunnel.holdsSlot = false;
     this.slotsUsed--;
-  }
-
-  private async spawnUntilReady(tunnel: Tunnel): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.closing) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
-      const port = this.deps.pool.reserve((candidate) => this.deps.probe.isHeld(candidate));
-      const outcome = await this.launch(tunnel, port);
-      if (outcome.kind === "ready") return this.markReady(tunnel);
-      if (outcome.retryOtherPort && attempt === 0) {
-        this.deps.log.warn("tunnel port taken, retrying on another", { tunnel: tunnel.hostname, port });
-        await tunnel.exited;
-        continue;
-      }
-      throw new ProxyError(outcome.login ? "tunnel_login_required" : "tunnel_start_failed", outcome.reason);
-    }
-  }
-
-  private async launch(tunnel: Tunnel, port: number) {
-    const { clock, spawner, probe, log } = this.deps;
-    const argv = [this.options.cloudflaredPath, "access", "tcp", "--hostname", tunnel.hostname, "--url", `127.0.0.1:${port}`,
-      ...this.options.cloudflaredArgs];
-    tunnel.port = port;
-    tunnel.startedAt = clock.now();
-    let child: ChildHandle;
-    try {
-      child = spawner.spawn(argv, (line) => this.onLine(tunnel, line));
-    } catch (error) {
-      this.deps.pool.release(port);
-      tunnel.port = null;
-      throw error;
-    }
-    const waiter = new StartWaiter(clock, probe, port, this.options.startupTimeoutMs);
-    tunnel.waiter = waiter;
-    tunnel.child = child;
-    tunnel.exited = child.exited.then((exit) => this.onExit(tunnel, child, exit));
-    log.info("tunnel starting", { tunnel: tunnel.hostname, port, pid: child.pid });
-    const outcome = await waiter.outcome;
-    tunnel.waiter = null;
-    if (outcome.kind === "failed" && tunnel.child !== null) this.stopChild(tunnel);
-    return outcome;
   }
 
   private markReady(tunnel: Tunnel): void {
@@ -204,53 +172,24 @@ export class Supervisor implements TunnelProvider {
     tunnel.cooldownUntil = this.deps.clock.now() + this.options.restartBackoffMs;
     tunnel.setState("failed");
     this.deps.log.error(msg, { tunnel: tunnel.hostname, reason, cooldown_ms: this.options.restartBackoffMs });
-    if (tunnel.child !== null) this.stopChild(tunnel);
+    if (tunnel.child !== null) this.launcher.stopChild(tunnel);
     else this.freeSlot(tunnel);
     for (const onLost of [...tunnel.lost]) onLost();
   }
 
-  private onLine(tunnel: Tunnel, line: string): void {
-    const { log, metrics } = this.deps;
-    const signal = classifyLine(line);
-    if (signal.kind === "info" || signal.kind === "binding") log.debug("cloudflared", { tunnel: tunnel.hostname, line });
-    else log.warn("cloudflared", { tunnel: tunnel.hostname, line });
-    const waiter = tunnel.waiter?.pending ? tunnel.waiter : null;
-    switch (signal.kind) {
-      case "address_in_use":
-        waiter?.fail(`port ${tunnel.port} already in use`, { retryOtherPort: true });
-        break;
-      case "start_failure":
-        waiter?.fail(`cloudflared: ${signal.reason}`);
-        break;
-      case "login_prompt": {
-        const reason = "cloudflared asks for an interactive Access login: give it a service token (TUNNEL_SERVICE_TOKEN_ID/_SECRET)";
-        if (waiter !== null) waiter.fail(reason, { login: true });
-        else if (tunnel.state === "ready" || tunnel.state === "idle") this.markFailed(tunnel, reason, "tunnel needs login");
-        break;
-      }
-      case "origin_failure":
-        metrics.originFailures.inc();
-        break;
-      case "binding":
-        waiter?.hint();
-        break;
+  /** Output after the start: a login prompt fails the tunnel (DESIGN §2); origin failures are counted. */
+  private onOutput(tunnel: Tunnel, signal: OutputSignal): void {
+    if (signal.kind === "origin_failure") this.deps.metrics.originFailures.inc();
+    if (signal.kind === "login_prompt" && (tunnel.state === "ready" || tunnel.state === "idle")) {
+      this.markFailed(tunnel, LOGIN_REQUIRED, "tunnel needs login");
     }
   }
 
-  private onExit(tunnel: Tunnel, child: { pid: number }, exit: ChildExit): void {
-    if (tunnel.child?.pid !== child.pid) return;
-    const { clock, pool, log, metrics } = this.deps;
-    tunnel.child = null;
-    tunnel.killTimer?.cancel();
-    if (tunnel.port !== null) pool.release(tunnel.port);
-    const how = exit.signal === null ? `status ${exit.code}` : `signal ${exit.signal}`;
-    if (tunnel.waiter?.pending) {
-      tunnel.waiter.fail(`cloudflared exited with ${how} before listening`);
-      return;
-    }
+  private onExit(tunnel: Tunnel, pid: number, how: string): void {
+    const { clock, log, metrics } = this.deps;
     if (tunnel.stopRequested) {
       tunnel.stopRequested = false;
-      log.info("tunnel stopped", { tunnel: tunnel.hostname, pid: child.pid });
+      log.info("tunnel stopped", { tunnel: tunnel.hostname, pid });
       if (tunnel.state === "stopping") this.remove(tunnel);
       this.freeSlot(tunnel);
       return;
@@ -258,7 +197,7 @@ export class Supervisor implements TunnelProvider {
     const now = clock.now();
     if (tunnel.readyAt !== null && now - tunnel.readyAt >= HEALTHY_RUN_MS) tunnel.attempt = 0;
     const inUse = tunnel.connections > 0 || now - tunnel.lastReleaseAt < RECENT_USE_MS;
-    log.warn("tunnel exited unexpectedly", { tunnel: tunnel.hostname, pid: child.pid, exit: how, in_use: inUse });
+    log.warn("tunnel exited unexpectedly", { tunnel: tunnel.hostname, pid, exit: how, in_use: inUse });
     if (this.closing || !inUse) {
       this.remove(tunnel);
       this.freeSlot(tunnel);
@@ -323,16 +262,8 @@ export class Supervisor implements TunnelProvider {
     }
     if (tunnel.state !== "failed") tunnel.setState("stopping");
     this.deps.log.info("tunnel stopping", { tunnel: tunnel.hostname, reason, pid: tunnel.child.pid });
-    this.stopChild(tunnel);
+    this.launcher.stopChild(tunnel);
     return tunnel.exited;
-  }
-
-  private stopChild(tunnel: Tunnel): void {
-    const child = tunnel.child;
-    if (child === null || tunnel.stopRequested) return;
-    tunnel.stopRequested = true;
-    child.kill("SIGTERM");
-    tunnel.killTimer = this.deps.clock.after(KILL_AFTER_MS, () => child.kill("SIGKILL"));
   }
 
   private forgetExpired(): void {
