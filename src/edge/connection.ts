@@ -102,8 +102,11 @@ export class Connection {
     this.proxyHeaderOut = step.proxyHeader?.bytes ?? generatedProxyHeader(config.sendProxy, this);
     this.phase = "routing";
     this.client.pause();
+    const onLost = () => this.close("tunnel_failed", "tunnel failed under the connection");
+    const warm = this.ctx.tunnels.tryAcquire(routed.hostname, onLost);
+    if (warm !== null) return this.onTunnel(warm);
     this.acquiring = true;
-    this.ctx.tunnels.acquire(routed.hostname, () => this.close("tunnel_failed", "tunnel failed under the connection")).then(
+    this.ctx.tunnels.acquire(routed.hostname, onLost).then(
       (lease) => this.onTunnel(lease),
       (error: Error) => {
         this.acquiring = false;

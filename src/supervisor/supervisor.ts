@@ -70,6 +70,12 @@ export class Supervisor implements TunnelProvider {
     }
   }
 
+  tryAcquire(hostname: string, onLost: () => void): TunnelLease | null {
+    const tunnel = this.tunnels.get(hostname);
+    const running = tunnel !== undefined && (tunnel.state === "ready" || tunnel.state === "idle");
+    return running && !this.closing ? this.lease(tunnel, onLost) : null;
+  }
+
   list(): TunnelInfo[] {
     this.forgetExpired();
     return [...this.tunnels.values()].map((tunnel) => tunnel.info());

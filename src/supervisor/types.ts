@@ -10,6 +10,8 @@ export interface TunnelLease {
 export interface TunnelProvider {
   /** A ready local port for `hostname`; `onLost` is called if the tunnel is torn down under the connection. */
   acquire(hostname: string, onLost: () => void): Promise<TunnelLease>;
+  /** The same, synchronously, when the tunnel is already running: the common warm path skips a promise. */
+  tryAcquire(hostname: string, onLost: () => void): TunnelLease | null;
 }
 
 export interface Timer {
