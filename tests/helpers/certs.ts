@@ -1,6 +1,6 @@
-// A throwaway CA and a server certificate for *.demo.test, made with the openssl CLI, for real TLS handshakes.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+// The test CA and a server certificate for *.demo.test (valid until 2126), committed under tests/fixtures/certs so
+// real TLS handshakes need no openssl at test time. Made with openssl req/x509 (RSA 2048, SAN *.demo.test).
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface TestCerts {
@@ -13,31 +13,19 @@ export interface TestCerts {
   readonly certPath: string;
 }
 
-function openssl(args: string[], cwd: string): void {
-  const result = Bun.spawnSync(["openssl", ...args], { cwd, stdout: "ignore", stderr: "pipe" });
-  if (result.exitCode !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr.toString()}`);
-}
-
-let cached: TestCerts | null = null;
+const DIR = join(import.meta.dir, "..", "fixtures", "certs");
 
 export function testCerts(): TestCerts {
-  if (cached !== null) return cached;
-  const dir = mkdtempSync(join(tmpdir(), "ttp-certs-"));
-  openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=tcp-tunnel-proxy test CA",
-    "-keyout", "ca.key", "-out", "ca.pem"], dir);
-  openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=db-1.demo.test", "-keyout", "server.key", "-out", "server.csr"], dir);
-  writeFileSync(join(dir, "ext.cnf"), "subjectAltName=DNS:*.demo.test,DNS:db-1.demo.test,DNS:localhost\n");
-  openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-    "-extfile", "ext.cnf", "-out", "server.pem"], dir);
-  const path = (name: string) => join(dir, name);
-  cached = {
-    dir,
-    ca: readFileSync(path("ca.pem"), "utf8"),
-    key: readFileSync(path("server.key"), "utf8"),
-    cert: readFileSync(path("server.pem"), "utf8"),
-    caPath: path("ca.pem"),
-    keyPath: path("server.key"),
-    certPath: path("server.pem"),
+  const caPath = join(DIR, "ca.pem");
+  const keyPath = join(DIR, "server.key");
+  const certPath = join(DIR, "server.pem");
+  return {
+    dir: DIR,
+    ca: readFileSync(caPath, "utf8"),
+    key: readFileSync(keyPath, "utf8"),
+    cert: readFileSync(certPath, "utf8"),
+    caPath,
+    keyPath,
+    certPath,
   };
-  return cached;
 }
