@@ -6,6 +6,11 @@ import { testCerts } from "../helpers/certs.ts";
 const unavailable = postgresUnavailable();
 if (unavailable !== null) console.warn(`SKIPPED real PostgreSQL tests: ${unavailable}`);
 
+// Locally they may be skipped; CI (CI=true, with .ci/run installing PostgreSQL) must run them.
+test.if(unavailable !== null && process.env.CI === "true")("CI has a real PostgreSQL to test against", () => {
+  throw new Error(`real PostgreSQL tests cannot run in CI: ${unavailable}`);
+});
+
 async function psql(port: number, host: string, sql: string, extra = ""): Promise<{ code: number; out: string; err: string }> {
   const conninfo = `host=${host} hostaddr=127.0.0.1 port=${port} sslmode=verify-full sslrootcert=${testCerts().caPath} user=postgres dbname=postgres connect_timeout=10 ${extra}`;
   const proc = Bun.spawn(["psql", conninfo, "-XAtc", sql], { stdout: "pipe", stderr: "pipe", env: { ...process.env, PGSSLCERT: "/nonexistent" } });
