@@ -90,15 +90,16 @@ export class EdgeListener implements EdgeContext {
     const connection = new Connection(this);
     socket.data = connection;
     this.connections.add(connection);
-    this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
+    this.countUp(address);
     connection.open(socket as Parameters<Connection["open"]>[0], address);
   }
 
   moveLimit(connection: Connection, address: string): boolean {
+    if (address === connection.limitAddress) return true;
     const limit = this.config.maxConnsPerIp;
     if (limit > 0 && (this.perIp.get(address) ?? 0) >= limit) return false;
     this.countDown(connection.limitAddress);
-    this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
+    this.countUp(address);
     connection.limitAddress = address;
     return true;
   }
@@ -121,6 +122,10 @@ export class EdgeListener implements EdgeContext {
   private report(outcome: Outcome, summary: Fields): void {
     this.metrics.connections.inc(outcome);
     this.log.info("connection", summary);
+  }
+
+  private countUp(address: string): void {
+    this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
   }
 
   private countDown(address: string): void {

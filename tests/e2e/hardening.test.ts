@@ -123,6 +123,17 @@ describe("connection limits", () => {
     first.destroy();
     await proxy.stop();
   });
+
+  test("a PROXY source equal to the peer itself is not counted twice", async () => {
+    const proxy = await startProxy(["--max-conns-per-ip", "1", "--trusted-proxies", "127.0.0.1"]);
+    const socket = await rawConnect(proxy.port);
+    const echoed = new Promise((resolve) => socket.once("data", resolve));
+    socket.write(concat([fromAscii("PROXY TCP4 127.0.0.1 127.0.0.1 40000 19000\r\n"), hello("self.src.test")]));
+    await echoed;
+    socket.destroy();
+    expect(await proxy.waitFor((l) => l.msg === "connection")).toMatchObject({ outcome: "proxied", proxy_src: "127.0.0.1" });
+    await proxy.stop();
+  });
 });
 
 describe("timeouts", () => {
