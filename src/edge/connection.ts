@@ -6,7 +6,7 @@ import { Side } from "./side.ts";
 import { generatedProxyHeader } from "./send-proxy.ts";
 import type { EdgeContext } from "./context.ts";
 import type { Outcome } from "../ops/metrics.ts";
-import type { TunnelLease } from "../supervisor/types.ts";
+import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
 import { concat, fromAscii } from "../protocol/bytes.ts";
 import { normaliseAddress } from "../protocol/address.ts";
 import { SSL_REQUEST } from "../protocol/postgres.ts";
@@ -19,14 +19,11 @@ const SSL_ACCEPTED_BYTE = 0x53;
 /** Bytes a paused client may still deliver before the pipe starts; beyond this the connection is refused. */
 const MAX_QUEUED_BYTES = 1 << 20;
 
-export class Connection {
+export class Connection implements LeaseHolder {
   readonly client = new Side<Connection>("client");
   readonly backend = new Side<Connection>("backend");
   readonly acceptedAt = performance.now();
   clientAddress = "";
-  clientPort = 0;
-  localAddress = "";
-  localPort = 0;
   /** The address the per-IP limit counts this connection under: the PROXY source when trusted, else the peer. */
   limitAddress = "";
   private phase: Phase = "prelude";
@@ -54,9 +51,6 @@ export class Connection {
   open(socket: Socket<Connection>, address: string): void {
     this.client.socket = socket;
     this.clientAddress = this.limitAddress = address;
-    this.clientPort = socket.remotePort;
-    this.localAddress = normaliseAddress(socket.localAddress);
-    this.localPort = socket.localPort;
     this.prelude = new Prelude(this.ctx.isTrusted(address));
     this.timer = setTimeout(() => this.close("timeout", "no complete ClientHello within --hello-timeout", "hello_timeout"),
       this.ctx.config.helloTimeoutMs);
@@ -99,14 +93,13 @@ export class Connection {
     this.hostname = routed.hostname;
     this.replay = step.replay;
     this.sslRequest = step.sslRequest;
-    this.proxyHeaderOut = step.proxyHeader?.bytes ?? generatedProxyHeader(config.sendProxy, this);
+    this.proxyHeaderOut = step.proxyHeader?.bytes ?? this.generatedHeader();
     this.phase = "routing";
     this.client.pause();
-    const onLost = () => this.close("tunnel_failed", "tunnel failed under the connection");
-    const warm = this.ctx.tunnels.tryAcquire(routed.hostname, onLost);
+    const warm = this.ctx.tunnels.tryAcquire(routed.hostname, this);
     if (warm !== null) return this.onTunnel(warm);
     this.acquiring = true;
-    this.ctx.tunnels.acquire(routed.hostname, onLost).then(
+    this.ctx.tunnels.acquire(routed.hostname, this).then(
       (lease) => this.onTunnel(lease),
       (error: Error) => {
         this.acquiring = false;
@@ -115,6 +108,18 @@ export class Connection {
         this.finishIfGone();
       },
     );
+  }
+
+  /** `--send-proxy`: the real client and local addresses, read from the socket only when a header is wanted. */
+  private generatedHeader(): Uint8Array | null {
+    const socket = this.client.socket;
+    if (this.ctx.config.sendProxy === "off" || socket === null) return null;
+    return generatedProxyHeader(this.ctx.config.sendProxy, {
+      clientAddress: this.clientAddress,
+      clientPort: socket.remotePort,
+      localAddress: normaliseAddress(socket.localAddress),
+      localPort: socket.localPort,
+    });
   }
 
   /** A trusted PROXY header moves the per-IP count to the source it carries (DESIGN §1.1). */
@@ -226,6 +231,10 @@ export class Connection {
       this.close("timeout", "client left before the tunnel was ready");
     }
     this.finishIfGone();
+  }
+
+  onTunnelLost(): void {
+    this.close("tunnel_failed", "tunnel failed under the connection");
   }
 
   /** The drain deadline passed: close whatever is still open. */

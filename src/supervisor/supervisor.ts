@@ -6,8 +6,8 @@ import type { Metrics } from "../ops/metrics.ts";
 import type { OutputSignal } from "./output.ts";
 import type { PortPool } from "./port-pool.ts";
 import { LOGIN_REQUIRED, Launcher } from "./launcher.ts";
-import { Tunnel, type TunnelInfo } from "./tunnel.ts";
-import type { Clock, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import { Lease, Tunnel, type TunnelInfo } from "./tunnel.ts";
+import type { Clock, LeaseHolder, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -48,7 +48,7 @@ export class Supervisor implements TunnelProvider {
     });
   }
 
-  async acquire(hostname: string, onLost: () => void): Promise<TunnelLease> {
+  async acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease> {
     for (;;) {
       if (this.closing) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
       let tunnel = this.tunnels.get(hostname);
@@ -66,14 +66,14 @@ export class Supervisor implements TunnelProvider {
       }
       if (tunnel.state === "stopping") await tunnel.exited;
       else if (tunnel.state === "starting") await tunnel.starting;
-      else return this.lease(tunnel, onLost);
+      else return this.lease(tunnel, holder);
     }
   }
 
-  tryAcquire(hostname: string, onLost: () => void): TunnelLease | null {
+  tryAcquire(hostname: string, holder: LeaseHolder): TunnelLease | null {
     const tunnel = this.tunnels.get(hostname);
     const running = tunnel !== undefined && (tunnel.state === "ready" || tunnel.state === "idle");
-    return running && !this.closing ? this.lease(tunnel, onLost) : null;
+    return running && !this.closing ? this.lease(tunnel, holder) : null;
   }
 
   list(): TunnelInfo[] {
@@ -180,7 +180,7 @@ export class Supervisor implements TunnelProvider {
     this.deps.log.error(msg, { tunnel: tunnel.hostname, reason, cooldown_ms: this.options.restartBackoffMs });
     if (tunnel.child !== null) this.launcher.stopChild(tunnel);
     else this.freeSlot(tunnel);
-    for (const onLost of [...tunnel.lost]) onLost();
+    for (const holder of [...tunnel.holders]) holder.onTunnelLost();
   }
 
   /** Output after the start: a login prompt fails the tunnel (DESIGN §2); origin failures are counted. */
@@ -226,30 +226,25 @@ export class Supervisor implements TunnelProvider {
     if (this.tunnels.get(tunnel.hostname) === tunnel) this.tunnels.delete(tunnel.hostname);
   }
 
-  private lease(tunnel: Tunnel, onLost: () => void): TunnelLease {
-    const { clock } = this.deps;
+  private lease(tunnel: Tunnel, holder: LeaseHolder): TunnelLease {
     tunnel.connections++;
     tunnel.idleTimer?.cancel();
     tunnel.idleTimer = null;
     tunnel.setState("ready");
-    tunnel.lastUsed = clock.now();
-    tunnel.lost.add(onLost);
-    let released = false;
-    return {
-      port: tunnel.port as number,
-      release: () => {
-        if (released) return;
-        released = true;
-        tunnel.lost.delete(onLost);
-        tunnel.connections--;
-        tunnel.lastUsed = tunnel.lastReleaseAt = clock.now();
-        if (tunnel.connections === 0 && tunnel.state === "ready") {
-          tunnel.setState("idle");
-          this.armIdle(tunnel);
-        }
-      },
-    };
+    tunnel.lastUsed = this.deps.clock.now();
+    tunnel.holders.add(holder);
+    return new Lease(tunnel.port as number, tunnel, holder, this.released);
   }
+
+  /** A lease was released: the last one makes the tunnel idle and starts its idle timer. */
+  private readonly released = (tunnel: Tunnel): void => {
+    tunnel.connections--;
+    tunnel.lastUsed = tunnel.lastReleaseAt = this.deps.clock.now();
+    if (tunnel.connections === 0 && tunnel.state === "ready") {
+      tunnel.setState("idle");
+      this.armIdle(tunnel);
+    }
+  };
 
   private armIdle(tunnel: Tunnel): void {
     tunnel.idleTimer?.cancel();

@@ -1,5 +1,5 @@
 // One tunnel's record: its explicit state, process, port, connections and history; transitions go through setState.
-import type { ChildHandle, Timer, TunnelState } from "./types.ts";
+import type { ChildHandle, LeaseHolder, Timer, TunnelLease, TunnelState } from "./types.ts";
 import type { StartWaiter } from "./readiness.ts";
 
 export interface TunnelInfo {
@@ -38,7 +38,7 @@ export class Tunnel {
   idleTimer: Timer | null = null;
   restartTimer: Timer | null = null;
   killTimer: Timer | null = null;
-  readonly lost = new Set<() => void>();
+  readonly holders = new Set<LeaseHolder>();
 
   constructor(
     readonly hostname: string,
@@ -72,5 +72,24 @@ export class Tunnel {
       restarts: this.restarts,
       last_error: this.lastError,
     };
+  }
+}
+
+/** One connection's hold on a tunnel; a plain object rather than closures, as thousands stay open at once. */
+export class Lease implements TunnelLease {
+  private released = false;
+
+  constructor(
+    readonly port: number,
+    private readonly tunnel: Tunnel,
+    private readonly holder: LeaseHolder,
+    private readonly onRelease: (tunnel: Tunnel) => void,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.tunnel.holders.delete(this.holder);
+    this.onRelease(this.tunnel);
   }
 }

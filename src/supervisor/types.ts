@@ -7,11 +7,16 @@ export interface TunnelLease {
   release(): void;
 }
 
+/** Whoever holds a lease: told when the tunnel is torn down under it (a login prompt, too many crashes). */
+export interface LeaseHolder {
+  onTunnelLost(): void;
+}
+
 export interface TunnelProvider {
-  /** A ready local port for `hostname`; `onLost` is called if the tunnel is torn down under the connection. */
-  acquire(hostname: string, onLost: () => void): Promise<TunnelLease>;
+  /** A ready local port for `hostname`. */
+  acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease>;
   /** The same, synchronously, when the tunnel is already running: the common warm path skips a promise. */
-  tryAcquire(hostname: string, onLost: () => void): TunnelLease | null;
+  tryAcquire(hostname: string, holder: LeaseHolder): TunnelLease | null;
 }
 
 export interface Timer {

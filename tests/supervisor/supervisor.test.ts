@@ -33,7 +33,7 @@ function setup(options: Partial<SupervisorOptions> = {}, range: [number, number]
     { clock, spawner, probe, pool, log, metrics },
   );
   const lost: string[] = [];
-  const acquire = (hostname: string) => supervisor.acquire(hostname, () => lost.push(hostname));
+  const acquire = (hostname: string) => supervisor.acquire(hostname, { onTunnelLost: () => lost.push(hostname) });
   /** Acquires and lets the start run to completion on the fake clock. */
   const ready = async (hostname: string) => {
     const lease = acquire(hostname);
