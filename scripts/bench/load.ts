@@ -1,5 +1,12 @@
 // The benchmark's load generator: Bun sockets in this process, honouring write() and drain like the proxy does.
-import type { Socket } from "bun";
+import type { Socket, SocketHandler } from "bun";
+
+/** Bun.connect to 127.0.0.1:`port`; a failure to connect goes to `reject`. */
+function dial(port: number, socket: SocketHandler<undefined>, reject: (error: Error) => void, allowHalfOpen = false): void {
+  Bun.connect({ hostname: "127.0.0.1", port, allowHalfOpen, socket: { ...socket, connectError: (_, error) => reject(error) } }).catch(
+    reject,
+  );
+}
 
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -9,19 +16,18 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function connectToFirstByte(port: number, hello: Uint8Array): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) =>
-    Bun.connect({
-      hostname: "127.0.0.1",
+    dial(
       port,
-      socket: {
+      {
         open: (socket) => void socket.write(hello),
         data(socket) {
           resolve(performance.now() - started);
           socket.end();
         },
         close: () => reject(new Error("closed before the first byte")),
-        connectError: (_, error) => reject(error),
       },
-    }).catch(reject),
+      reject,
+    ),
   );
 }
 
@@ -48,11 +54,9 @@ export function bulk(port: number, hello: Uint8Array, total: number): Promise<nu
     }
   };
   return new Promise((resolve, reject) =>
-    Bun.connect({
-      hostname: "127.0.0.1",
+    dial(
       port,
-      allowHalfOpen: true,
-      socket: {
+      {
         open(socket) {
           socket.write(hello);
           pump(socket);
@@ -64,9 +68,10 @@ export function bulk(port: number, hello: Uint8Array, total: number): Promise<nu
           if (counted !== total + hello.length) return reject(new Error(`sink counted ${counted}, sent ${total + hello.length}`));
           resolve(total / 1e6 / ((performance.now() - started) / 1000));
         },
-        connectError: (_, error) => reject(error),
       },
-    }).catch(reject),
+      reject,
+      true,
+    ),
   );
 }
 
@@ -78,10 +83,9 @@ export function roundTrips(port: number, hello: Uint8Array, count: number, size 
   let received = 0;
   let started = 0;
   return new Promise((resolve, reject) =>
-    Bun.connect({
-      hostname: "127.0.0.1",
+    dial(
       port,
-      socket: {
+      {
         open: (socket) => void socket.write(hello),
         data(socket, chunk) {
           received += chunk.length;
@@ -96,9 +100,9 @@ export function roundTrips(port: number, hello: Uint8Array, count: number, size 
           started = performance.now();
           socket.write(message);
         },
-        connectError: (_, error) => reject(error),
       },
-    }).catch(reject),
+      reject,
+    ),
   );
 }
 
@@ -124,15 +128,14 @@ export async function openIdle(port: number, hello: Uint8Array, count: number, b
     const opened = await Promise.all(
       Array.from({ length: Math.min(batch, count - i) }, () =>
         new Promise<Socket<undefined>>((resolve, reject) =>
-          Bun.connect({
-            hostname: "127.0.0.1",
+          dial(
             port,
-            socket: {
+            {
               open: (socket) => void socket.write(hello),
               data: (socket) => resolve(socket),
-              connectError: (_, error) => reject(error),
             },
-          }).catch(reject),
+            reject,
+          ),
         ),
       ),
     );
@@ -144,19 +147,18 @@ export async function openIdle(port: number, hello: Uint8Array, count: number, b
 /** Sends the hello and a FIN, resolves when the far end closes: enough to start a tunnel and see it serve. */
 export function touch(port: number, hello: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) =>
-    Bun.connect({
-      hostname: "127.0.0.1",
+    dial(
       port,
-      allowHalfOpen: true,
-      socket: {
+      {
         open(socket) {
           socket.write(hello);
           socket.shutdown();
         },
         data() {},
         close: () => resolve(),
-        connectError: (_, error) => reject(error),
       },
-    }).catch(reject),
+      reject,
+      true,
+    ),
   );
 }

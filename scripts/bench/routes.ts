@@ -1,8 +1,9 @@
 // The three routes to the same backend: direct to the warm tunnel's port, through our binary, through HAProxy.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProxy, type ProxyProcess } from "../../tests/helpers/proxy-process.ts";
+import { freePort, startProxy, type ProxyProcess } from "../../tests/helpers/proxy-process.ts";
+import { procNetProbe } from "../../src/supervisor/proc-net.ts";
 import type { TunnelInfo } from "../../src/supervisor/tunnel.ts";
 
 export const SUFFIX = "bench.test";
@@ -64,9 +65,7 @@ export interface Haproxy {
 export async function startHaproxy(ports: Routes["tunnelPorts"]): Promise<Haproxy | null> {
   const binary = Bun.which("haproxy");
   if (binary === null) return null;
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
+  const port = freePort();
   const dir = mkdtempSync(join(tmpdir(), "ttp-haproxy-"));
   const config = `global
   maxconn 9000
@@ -84,9 +83,9 @@ ${(Object.keys(ports) as (keyof typeof ports)[]).map((k) => `backend be_${k}\n  
 `;
   writeFileSync(join(dir, "haproxy.cfg"), config);
   const proc = Bun.spawn([binary, "-db", "-f", join(dir, "haproxy.cfg")], { stdout: "ignore", stderr: "pipe" });
+  const probe = procNetProbe();
   for (let attempt = 0; attempt < 100; attempt++) {
-    const listening = readFileSync("/proc/net/tcp", "utf8").includes(`0100007F:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`);
-    if (listening) break;
+    if (await probe.isListening(port)) break;
     if (proc.exitCode !== null) throw new Error(`haproxy exited: ${await new Response(proc.stderr).text()}`);
     await Bun.sleep(10);
   }

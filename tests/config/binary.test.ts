@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { proxyCommand } from "../helpers/proxy-process.ts";
+import { freePort, proxyCommand } from "../helpers/proxy-process.ts";
 import { rawConnect } from "../helpers/clients.ts";
 
 test.skipIf(process.env.TTP_FROM_SOURCE === "1")("the compiled binary is what the tests run", () => {
@@ -35,9 +35,7 @@ test("--help exits 0 and lists the flags", async () => {
 });
 
 test("the binary honours LISTEN_ADDR and LOG_FORMAT", async () => {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
+  const port = freePort();
   const proc = Bun.spawn(proxyCommand(), {
     stderr: "pipe",
     env: { ...process.env, LISTEN_ADDR: `127.0.0.1:${port}`, LOG_FORMAT: "json", PORT_RANGE_START: "41000", PORT_RANGE_END: "41009" },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
-import { freePort, postgresUnavailable, startPostgres, type PostgresServer } from "../helpers/postgres.ts";
+import { freePort, startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
+import { postgresUnavailable, startPostgres, type PostgresServer } from "../helpers/postgres.ts";
 import { testCerts } from "../helpers/certs.ts";
 
 const unavailable = postgresUnavailable();

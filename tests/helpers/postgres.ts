@@ -52,10 +52,3 @@ export function startPostgres(certs: TestCerts, port: number): PostgresServer {
   run([join(bin, "pg_ctl"), "-D", data, "-l", join(dir, "log"), "-w", "-t", "30", "start"]);
   return { port, stop: () => run([join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]) };
 }
-
-export function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}

@@ -32,6 +32,14 @@ process.on("exit", () => {
 
 let nextRange = RANGES_START + Math.floor(Math.random() * 100) * 100;
 
+/** A port nothing listens on right now: the kernel's pick for a throwaway listener. */
+export function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
 /** A fresh block of tunnel ports, so tests in one run never share one. */
 export function portRange(size = 50): string {
   const start = nextRange;
