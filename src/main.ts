@@ -11,7 +11,7 @@ import { PortPool } from "./supervisor/port-pool.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
 import { bunSpawner } from "./supervisor/spawner.ts";
 import { procNetProbe } from "./supervisor/proc-net.ts";
-import { realClock } from "./supervisor/types.ts";
+import { realClock } from "./clock.ts";
 
 const EXIT_LISTEN_FAILED = 1;
 const EXIT_BAD_CONFIG = 2;

@@ -233,8 +233,8 @@ export class Connection implements LeaseHolder {
     this.finishIfGone();
   }
 
-  onTunnelLost(): void {
-    this.close("tunnel_failed", "tunnel failed under the connection");
+  onTunnelLost(reason: string): void {
+    this.close("tunnel_failed", reason);
   }
 
   /** The drain deadline passed: close whatever is still open. */

@@ -6,7 +6,8 @@ import { classifyLine, type OutputSignal } from "./output.ts";
 import type { PortPool } from "./port-pool.ts";
 import { StartWaiter } from "./readiness.ts";
 import type { Tunnel } from "./tunnel.ts";
-import type { ChildHandle, Clock, PortProbe, Spawner } from "./types.ts";
+import type { Clock } from "../clock.ts";
+import type { ChildHandle, PortProbe, Spawner } from "./types.ts";
 
 export interface LauncherOptions {
   readonly cloudflaredPath: string;

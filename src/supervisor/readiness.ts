@@ -1,5 +1,6 @@
 // Waits for a starting tunnel: ready when its port listens (polled with backoff), failed on exit, bad output or timeout.
-import type { Clock, PortProbe, Timer } from "./types.ts";
+import type { Clock, Timer } from "../clock.ts";
+import type { PortProbe } from "./types.ts";
 
 export const FIRST_POLL_MS = 2;
 export const MAX_POLL_MS = 50;

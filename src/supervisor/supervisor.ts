@@ -7,7 +7,8 @@ import type { OutputSignal } from "./output.ts";
 import type { PortPool } from "./port-pool.ts";
 import { LOGIN_REQUIRED, Launcher } from "./launcher.ts";
 import { Lease, Tunnel, type TunnelInfo } from "./tunnel.ts";
-import type { Clock, LeaseHolder, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import type { Clock } from "../clock.ts";
+import type { LeaseHolder, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -74,6 +75,12 @@ export class Supervisor implements TunnelProvider {
     const tunnel = this.tunnels.get(hostname);
     const running = tunnel !== undefined && (tunnel.state === "ready" || tunnel.state === "idle");
     return running && !this.closing ? this.lease(tunnel, holder) : null;
+  }
+
+  runningPort(hostname: string): number | null {
+    const tunnel = this.tunnels.get(hostname);
+    const running = tunnel !== undefined && (tunnel.state === "ready" || tunnel.state === "idle");
+    return running ? tunnel.port : null;
   }
 
   list(): TunnelInfo[] {
@@ -180,7 +187,7 @@ export class Supervisor implements TunnelProvider {
     this.deps.log.error(msg, { tunnel: tunnel.hostname, reason, cooldown_ms: this.options.restartBackoffMs });
     if (tunnel.child !== null) this.launcher.stopChild(tunnel);
     else this.freeSlot(tunnel);
-    for (const holder of [...tunnel.holders]) holder.onTunnelLost();
+    for (const holder of [...tunnel.holders]) holder.onTunnelLost(reason);
   }
 
   /** Output after the start: a login prompt fails the tunnel (DESIGN §2); origin failures are counted. */

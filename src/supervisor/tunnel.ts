@@ -1,5 +1,6 @@
 // One tunnel's record: its explicit state, process, port, connections and history; transitions go through setState.
-import type { ChildHandle, LeaseHolder, Timer, TunnelLease, TunnelState } from "./types.ts";
+import type { Timer } from "../clock.ts";
+import type { ChildHandle, LeaseHolder, TunnelLease, TunnelState } from "./types.ts";
 import type { StartWaiter } from "./readiness.ts";
 
 export interface TunnelInfo {

@@ -1,4 +1,4 @@
-// The supervisor's seams: tunnels as the pipeline sees them, and the clock, spawner and port probe it is built from.
+// The supervisor's seams: tunnels as the pipeline sees them, and the spawner and port probe it is built from.
 export type TunnelState = "starting" | "ready" | "idle" | "stopping" | "stopped" | "failed";
 
 export interface TunnelLease {
@@ -7,9 +7,9 @@ export interface TunnelLease {
   release(): void;
 }
 
-/** Whoever holds a lease: told when the tunnel is torn down under it (a login prompt, too many crashes). */
+/** Whoever holds a lease: told when the tunnel is torn down under it (a login prompt, too many crashes, an admin stop). */
 export interface LeaseHolder {
-  onTunnelLost(): void;
+  onTunnelLost(reason: string): void;
 }
 
 export interface TunnelProvider {
@@ -17,15 +17,19 @@ export interface TunnelProvider {
   acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease>;
   /** The same, synchronously, when the tunnel is already running: the common warm path skips a promise. */
   tryAcquire(hostname: string, holder: LeaseHolder): TunnelLease | null;
+  /** The port of `hostname` if its process runs and listens now; never starts, restarts or keeps a tunnel alive. */
+  runningPort(hostname: string): number | null;
 }
 
-export interface Timer {
-  cancel(): void;
-}
-
-export interface Clock {
-  now(): number;
-  after(ms: number, callback: () => void): Timer;
+/**
+ * Caches that lease ready tunnels without asking the supervisor (the edge worker threads, DESIGN §5). The supervisor
+ * offers a tunnel once it listens and withdraws it before deciding to stop it, so its decision always wins.
+ */
+export interface LeaseCaches {
+  /** `hostname` listens on `port`: caches may lease it directly from now on. */
+  offer(hostname: string, port: number): void;
+  /** Caches stop leasing `hostname`; resolves once each has, and every lease it made before has reached the supervisor. */
+  withdraw(hostname: string): Promise<void>;
 }
 
 export interface ChildExit {
@@ -50,11 +54,3 @@ export interface PortProbe {
   /** Would a bind to 127.0.0.1:`port` fail right now, because another program holds the port? */
   isHeld(port: number): boolean;
 }
-
-export const realClock: Clock = {
-  now: () => performance.timeOrigin + performance.now(),
-  after(ms, callback) {
-    const handle = setTimeout(callback, ms);
-    return { cancel: () => clearTimeout(handle) };
-  },
-};

@@ -1,5 +1,6 @@
 // Test doubles for the supervisor's seams: a manual clock, a scripted spawner and a port probe the test controls.
-import type { ChildExit, ChildHandle, Clock, PortProbe, Spawner, Timer } from "../../src/supervisor/types.ts";
+import type { Clock, Timer } from "../../src/clock.ts";
+import type { ChildExit, ChildHandle, PortProbe, Spawner } from "../../src/supervisor/types.ts";
 
 export class FakeClock implements Clock {
   private time = 1_000_000;
