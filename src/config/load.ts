@@ -28,6 +28,7 @@ export interface Config {
   readonly sendProxy: "off" | "v1" | "v2";
   readonly metricsListen: ListenAddress | null;
   readonly drainTimeoutMs: number;
+  readonly cancelFanout: number;
 }
 
 export type LoadResult =
@@ -168,6 +169,7 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     sendProxy: values.sendProxy as Config["sendProxy"],
     metricsListen: metrics,
     drainTimeoutMs: values.drainTimeout as number,
+    cancelFanout: 4,
   };
   return { kind: "run", config };
 }

@@ -1,5 +1,6 @@
 // The edge listener: accepts clients, enforces connection limits, owns the Connection objects and backend sockets.
-import type { SocketHandler, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import { Clients } from "./clients.ts";
 import { Connection } from "./connection.ts";
 import type { EdgeConfig, EdgeContext } from "./context.ts";
 import { trustChecker } from "./trust.ts";
@@ -17,15 +18,15 @@ const backendHandlers: SocketHandler<Connection> = {
   data: (socket, chunk) => socket.data.onBackendData(chunk),
   drain: (socket) => socket.data.onDrain(socket.data.backend),
   end: (socket) => socket.data.onEnd(socket.data.backend),
-  close: (socket, error) => socket.data.onClose(socket.data.backend, error),
+  close: (socket, error) => socket.data.onClose(socket.data.backend, socket, error),
   connectError: (socket, error) => socket.data.onBackendConnectError(error),
-  error: () => undefined,
+  error: (socket, error) => socket.data.onHandlerError(error),
 };
 
 export class EdgeListener implements EdgeContext {
   readonly connections = new Set<Connection>();
+  readonly clients = new Clients();
   readonly isTrusted: (address: string) => boolean;
-  private readonly perIp = new Map<string, number>();
   private listener: TCPSocketListener<Connection | undefined> | null = null;
   private emptied: (() => void) | null = null;
 
@@ -52,8 +53,8 @@ export class EdgeListener implements EdgeContext {
         data: (socket, chunk) => socket.data?.onClientData(chunk),
         drain: (socket) => socket.data?.onDrain(socket.data.client),
         end: (socket) => socket.data?.onEnd(socket.data.client),
-        close: (socket, error) => socket.data?.onClose(socket.data.client, error),
-        error: () => undefined,
+        close: (socket, error) => socket.data?.onClose(socket.data.client, socket as Socket<Connection>, error),
+        error: (socket, error) => socket.data?.onHandlerError(error),
       },
     });
     return this.listener.port;
@@ -75,32 +76,31 @@ export class EdgeListener implements EdgeContext {
     for (const connection of [...this.connections]) connection.abandon(reason);
   }
 
-  private accept(socket: Parameters<NonNullable<SocketHandler<Connection | undefined>["open"]>>[0]): void {
+  private accept(socket: Socket<Connection | undefined>): void {
     const address = normaliseAddress(socket.remoteAddress);
     const { maxConnections, maxConnsPerIp } = this.config;
     const overTotal = maxConnections > 0 && this.connections.size >= maxConnections;
-    const overIp = maxConnsPerIp > 0 && (this.perIp.get(address) ?? 0) >= maxConnsPerIp;
+    const overIp = maxConnsPerIp > 0 && this.clients.count(address) >= maxConnsPerIp;
     if (overTotal || overIp) {
-      const reason = overTotal ? "limit_total" : "limit_per_ip";
-      this.metrics.refusals.inc(reason);
+      this.metrics.refusals.inc(overTotal ? "limit_total" : "limit_per_ip");
       this.report("refused_limit", { client: address, outcome: "refused_limit", reason: overTotal ? "--max-connections" : "--max-conns-per-ip" });
       socket.end();
       return;
     }
-    const connection = new Connection(this);
+    const connection = new Connection(this, address, "prelude");
     socket.data = connection;
     this.connections.add(connection);
-    this.countUp(address);
-    connection.open(socket as Parameters<Connection["open"]>[0], address);
+    this.clients.add(address);
+    connection.start(socket as Socket<Connection>, null);
   }
 
-  moveLimit(connection: Connection, address: string): boolean {
-    if (address === connection.limitAddress) return true;
+  moveKey(connection: Connection, address: string): boolean {
+    if (address === connection.key) return true;
     const limit = this.config.maxConnsPerIp;
-    if (limit > 0 && (this.perIp.get(address) ?? 0) >= limit) return false;
-    this.countDown(connection.limitAddress);
-    this.countUp(address);
-    connection.limitAddress = address;
+    if (limit > 0 && this.clients.count(address) >= limit) return false;
+    this.clients.remove(connection.key);
+    this.clients.add(address);
+    connection.key = address;
     return true;
   }
 
@@ -110,27 +110,33 @@ export class EdgeListener implements EdgeContext {
     );
   }
 
+  proxied(connection: Connection): void {
+    this.clients.link(connection);
+  }
+
+  async cancelTargets(address: string): Promise<number[]> {
+    const ports: number[] = [];
+    for (const { hostname } of this.clients.recent(address)) {
+      if (ports.length >= this.config.cancelFanout) break;
+      const port = this.tunnels.runningPort(hostname);
+      if (port !== null && !ports.includes(port)) ports.push(port);
+    }
+    return ports;
+  }
+
   finished(connection: Connection, outcome: Outcome, summary: Fields): void {
     this.connections.delete(connection);
     if (this.connections.size === 0) this.emptied?.();
-    this.countDown(connection.limitAddress);
+    this.clients.unlink(connection);
+    this.clients.remove(connection.key);
     this.metrics.bytes.inc("client_to_backend", connection.backend.written);
     this.metrics.bytes.inc("backend_to_client", connection.client.written);
+    if (outcome === "cancel_forwarded" || outcome === "cancel_unroutable") this.metrics.cancels.inc(outcome === "cancel_forwarded" ? "forwarded" : "unroutable");
     this.report(outcome, summary);
   }
 
   private report(outcome: Outcome, summary: Fields): void {
     this.metrics.connections.inc(outcome);
     this.log.info("connection", summary);
-  }
-
-  private countUp(address: string): void {
-    this.perIp.set(address, (this.perIp.get(address) ?? 0) + 1);
-  }
-
-  private countDown(address: string): void {
-    const count = (this.perIp.get(address) ?? 1) - 1;
-    if (count <= 0) this.perIp.delete(address);
-    else this.perIp.set(address, count);
   }
 }

@@ -28,6 +28,14 @@ export type PreludeStep =
       readonly sslRequest: boolean;
       /** The ClientHello records and every byte after them, in order (a view: the prelude is done with them). */
       readonly replay: Uint8Array;
+    }
+  | {
+      /** A plaintext PostgreSQL CancelRequest, routed by client affinity (DESIGN §1a). */
+      readonly kind: "cancel";
+      readonly reply: Uint8Array | null;
+      readonly proxyHeader: ProxyHeader | null;
+      /** The 16 bytes of the CancelRequest, to forward as they came. */
+      readonly request: Uint8Array;
     };
 
 type Phase = "first" | "afterProxy" | "afterGssenc" | "afterSslRequest";
@@ -51,11 +59,22 @@ export class Prelude {
   private proxyHeader: ProxyHeader | null = null;
   private sslRequest = false;
 
-  /** `trustedPeer`: whether the connecting peer may send a PROXY header. */
-  constructor(private readonly trustedPeer: boolean) {}
+  /**
+   * `trustedPeer`: whether the connecting peer may send a PROXY header. `routeCancels`: a plaintext CancelRequest is
+   * handed to the connection (cancel routing is on) instead of being refused like any plaintext PostgreSQL message.
+   */
+  constructor(
+    private readonly trustedPeer: boolean,
+    private readonly routeCancels: boolean,
+  ) {}
 
   get received(): ProxyHeader | null {
     return this.proxyHeader;
+  }
+
+  /** Bytes the prelude holds while it waits for more. */
+  get heldBytes(): number {
+    return this.buffer.capacity;
   }
 
   /**
@@ -118,9 +137,13 @@ export class Prelude {
           this.phase = "afterGssenc";
           replies.push(GSSENC_REFUSED);
           return result.consumed;
+        case "CancelRequest":
+          if (!this.routeCancels) break;
+          return { kind: "cancel", reply, proxyHeader: this.proxyHeader, request: bytes.subarray(0, result.consumed) };
         default:
-          return refuse("refused_no_sni", "postgres_plaintext", `PostgreSQL ${result.value} without TLS`, concat([...replies, TLS_REQUIRED_ERROR]));
+          break;
       }
+      return refuse("refused_no_sni", "postgres_plaintext", `PostgreSQL ${result.value} without TLS`, concat([...replies, TLS_REQUIRED_ERROR]));
     }
     const result = parseClientHelloRecords(bytes);
     if (result.kind === "needMore") return { kind: "needMore", reply };

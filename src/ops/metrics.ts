@@ -12,6 +12,8 @@ export const OUTCOMES = [
   "tunnel_failed",
   "backend_refused_tls",
   "backend_error",
+  "cancel_forwarded",
+  "cancel_unroutable",
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -104,6 +106,7 @@ export class Metrics {
   readonly tunnelRestarts = new Counter(`${METRIC_PREFIX}tunnel_restarts_total`, "Restarts of tunnels that crashed while in use.");
   readonly originFailures = new Counter(`${METRIC_PREFIX}tunnel_origin_failures_total`, "Connections cloudflared reported it could not carry to the origin.");
   readonly bytes = new Counter<"client_to_backend" | "backend_to_client">(`${METRIC_PREFIX}bytes_total`, "Bytes forwarded, prelude included.", "direction", ["client_to_backend", "backend_to_client"]);
+  readonly cancels = new Counter<"forwarded" | "unroutable">(`${METRIC_PREFIX}cancel_requests_total`, "Plaintext PostgreSQL CancelRequests by result.", "result", ["forwarded", "unroutable"]);
   readonly handshake = new Histogram(`${METRIC_PREFIX}handshake_seconds`, "Accept to ClientHello replayed to the backend.", HANDSHAKE_BUCKETS);
   readonly tunnelStartup = new Histogram(`${METRIC_PREFIX}tunnel_startup_seconds`, "Tunnel spawn to listening.", STARTUP_BUCKETS);
   private readonly gauges: Gauge[] = [];
@@ -119,7 +122,7 @@ export class Metrics {
   render(): string {
     const lines: string[] = [];
     const families: Family[] = [this.connections, this.refusals, ...this.gauges, this.tunnelStarts, this.tunnelRestarts,
-      this.originFailures, this.bytes, this.handshake, this.tunnelStartup];
+      this.originFailures, this.bytes, this.cancels, this.handshake, this.tunnelStartup];
     for (const family of families) family.render(lines);
     return lines.join("\n") + "\n";
   }

@@ -7,7 +7,7 @@ export const GSSENC_REQUEST_CODE = 80877104;
 export const CANCEL_REQUEST_CODE = 80877102;
 export const PROTOCOL_3_0 = 196608;
 const PRELUDE_HEADER_LENGTH = 8;
-const CANCEL_REQUEST_LENGTH = 16;
+export const CANCEL_REQUEST_LENGTH = 16;
 /** PostgreSQL's own cap on a startup packet. */
 export const MAX_STARTUP_LENGTH = 10000;
 
@@ -26,8 +26,9 @@ export const SSL_ACCEPTED = fromAscii("S");
 export const GSSENC_REFUSED = fromAscii("N");
 
 /**
- * Classifies the prelude from its first 8 bytes. A StartupMessage or CancelRequest is reported as soon as it is
- * recognised (it cannot be routed, so the rest of it is never needed); `consumed` covers the 8-byte header.
+ * Classifies the prelude from its first 8 bytes. A StartupMessage is reported as soon as it is recognised (it cannot be
+ * routed, so the rest of it is never needed; `consumed` covers the 8-byte header); a CancelRequest once its 16 bytes
+ * (process id and secret key included) are in, as it is forwarded whole.
  */
 export function parsePostgresPrelude(bytes: Uint8Array): ParseResult<PostgresPrelude, PostgresError> {
   if (bytes.length < PRELUDE_HEADER_LENGTH) {
@@ -42,7 +43,8 @@ export function parsePostgresPrelude(bytes: Uint8Array): ParseResult<PostgresPre
     case GSSENC_REQUEST_CODE:
       return length === PRELUDE_HEADER_LENGTH ? done("GSSENCRequest", PRELUDE_HEADER_LENGTH) : invalid("bad_length");
     case CANCEL_REQUEST_CODE:
-      return length === CANCEL_REQUEST_LENGTH ? done("CancelRequest", PRELUDE_HEADER_LENGTH) : invalid("bad_length");
+      if (length !== CANCEL_REQUEST_LENGTH) return invalid("bad_length");
+      return bytes.length < CANCEL_REQUEST_LENGTH ? NEED_MORE : done("CancelRequest", CANCEL_REQUEST_LENGTH);
     case PROTOCOL_3_0:
       return length >= PRELUDE_HEADER_LENGTH && length <= MAX_STARTUP_LENGTH
         ? done("StartupMessage", PRELUDE_HEADER_LENGTH)

@@ -12,7 +12,7 @@ interface Run {
 }
 
 function feed(chunks: Uint8Array[], trusted = false): Run {
-  const prelude = new Prelude(trusted);
+  const prelude = new Prelude(trusted, true);
   const replies: Uint8Array[] = [];
   let step: PreludeStep = { kind: "needMore", reply: null };
   for (const chunk of chunks) {
@@ -64,7 +64,7 @@ describe("routable preludes", () => {
   });
 
   test("S is answered as soon as the 8-byte SSLRequest is in", () => {
-    const step = new Prelude(false).feed(SSL_REQUEST);
+    const step = new Prelude(false, true).feed(SSL_REQUEST);
     expect(step).toEqual({ kind: "needMore", reply: fromAscii("S") });
   });
 

@@ -19,10 +19,15 @@ describe("PostgreSQL preludes", () => {
 
   test.each([
     [pgRequest(GSSENC_REQUEST_CODE), "GSSENCRequest"],
-    [pgRequest(CANCEL_REQUEST_CODE, 16), "CancelRequest"],
     [startupMessage({ user: "app", database: "app" }), "StartupMessage"],
   ] as [Uint8Array, string][])("%#: %s", (input, value) => {
     expect<object>(parsePostgresPrelude(input)).toEqual({ kind: "done", value, consumed: 8 });
+  });
+
+  test("a CancelRequest is complete only with its process id and secret key: 16 bytes", () => {
+    const cancel = new Uint8Array([0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0x30, 0x39, 0xde, 0xad, 0xbe, 0xef]);
+    for (let end = 0; end < 16; end++) expect(parsePostgresPrelude(cancel.subarray(0, end)).kind).toBe("needMore");
+    expect<object>(parsePostgresPrelude(cancel)).toEqual({ kind: "done", value: "CancelRequest", consumed: 16 });
   });
 
   test.each([

@@ -1,0 +1,47 @@
+// Forwarding a plaintext PostgreSQL CancelRequest (DESIGN §1a): to each target tunnel port the message (PROXY header
+// and the 16 bytes), then FIN; each socket is closed when the backend closes it, or after 5 s.
+import type { Socket } from "bun";
+
+const CANCEL_LINGER_MS = 5000;
+
+/** Resolves with how many forwards were written in full. */
+export async function forwardCancel(ports: readonly number[], message: Uint8Array): Promise<number> {
+  if (ports.length === 0) return 0;
+  const written = await Promise.all(ports.map((port) => forwardOne(port, message)));
+  return written.filter(Boolean).length;
+}
+
+function forwardOne(port: number, message: Uint8Array): Promise<boolean> {
+  return new Promise((resolve) => {
+    let linger: ReturnType<typeof setTimeout> | undefined;
+    const give = (socket: Socket<undefined>) => {
+      const taken = socket.write(message);
+      if (taken !== message.length) {
+        resolve(false);
+        return socket.terminate();
+      }
+      socket.shutdown();
+      resolve(true);
+    };
+    Bun.connect<undefined>({
+      hostname: "127.0.0.1",
+      port,
+      allowHalfOpen: true,
+      data: undefined,
+      socket: {
+        open(socket) {
+          linger = setTimeout(() => socket.terminate(), CANCEL_LINGER_MS);
+          give(socket);
+        },
+        data() {},
+        end: (socket) => void socket.end(),
+        close() {
+          clearTimeout(linger);
+          resolve(false);
+        },
+        connectError: () => resolve(false),
+        error: () => undefined,
+      },
+    }).catch(() => resolve(false));
+  });
+}
