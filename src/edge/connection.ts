@@ -169,8 +169,9 @@ export class Connection implements LeaseHolder {
       case "acquiring":
       case "connecting":
       case "awaitingSslAnswer":
-        if (side === this.backend) this.fail("backend_error", "backend closed before the pipe started");
-        else this.close("timeout", "client left before the tunnel was ready");
+        if (side === this.client) this.close("timeout", "client left before the tunnel was ready");
+        else if (this.state === "awaitingSslAnswer") this.fail("backend_error", "backend closed before answering the SSLRequest");
+        else this.fail("backend_error", "backend closed before the pipe started");
         break;
       default:
         break;

@@ -7,7 +7,7 @@ import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, metric, openFds, rssBytes, scrape, tunnels } from "../helpers/admin.ts";
 import { rawConnect } from "../helpers/clients.ts";
 import { clientHello, records } from "../helpers/builders.ts";
-import { SSL_REQUEST } from "../../src/protocol/postgres.ts";
+import { SSL_REQUEST } from "../helpers/wire.ts";
 
 const HOSTNAMES = 30;
 const CONNECTIONS = 300;

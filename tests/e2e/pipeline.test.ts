@@ -7,8 +7,8 @@ import { recordingServer, tlsEchoServer, type Backend } from "../helpers/servers
 import { echoRoundTrip, rawConnect, readUntilClose, tlsClient } from "../helpers/clients.ts";
 import { clientHello, fixture, records, startupMessage } from "../helpers/builders.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
-import { SSL_REQUEST, TLS_REQUIRED_ERROR } from "../../src/protocol/postgres.ts";
-import { ALERT_UNRECOGNIZED_NAME } from "../../src/protocol/tls.ts";
+import { TLS_REQUIRED_ERROR } from "../../src/protocol/postgres.ts";
+import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
 
 const stateDir = () => mkdtempSync(join(tmpdir(), "ttp-cf-"));
 const hello = (name: string) => records(clientHello({ names: [name] }));
@@ -76,18 +76,18 @@ describe("refusals", () => {
   }
 
   test("no SNI: unrecognized_name alert, no tunnel", async () => {
-    expect([...(await exchange(records(clientHello({ alpn: ["h2"] }))))]).toEqual([...ALERT_UNRECOGNIZED_NAME]);
+    expect([...(await exchange(records(clientHello({ alpn: ["h2"] }))))]).toEqual(ALERT_UNRECOGNIZED_NAME);
   });
 
   test("invalid SNI: alert", async () => {
-    expect([...(await exchange(hello("bad_host.test")))]).toEqual([...ALERT_UNRECOGNIZED_NAME]);
-    expect([...(await exchange(hello("--url=x.test")))]).toEqual([...ALERT_UNRECOGNIZED_NAME]);
+    expect([...(await exchange(hello("bad_host.test")))]).toEqual(ALERT_UNRECOGNIZED_NAME);
+    expect([...(await exchange(hello("--url=x.test")))]).toEqual(ALERT_UNRECOGNIZED_NAME);
   });
 
   test("malformed TLS: alert", async () => {
     const bad = hello("x.demo.test");
     bad[5 + 4 + 2 + 32] = 0xff;
-    expect([...(await exchange(bad))]).toEqual([...ALERT_UNRECOGNIZED_NAME]);
+    expect([...(await exchange(bad))]).toEqual(ALERT_UNRECOGNIZED_NAME);
   });
 
   test("plaintext PostgreSQL StartupMessage: ErrorResponse", async () => {

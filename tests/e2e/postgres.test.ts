@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freePort, startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
 import { postgresUnavailable, startPostgres, type PostgresServer } from "../helpers/postgres.ts";
 import { testCerts } from "../helpers/certs.ts";
+import { eventually } from "../helpers/admin.ts";
 
 const unavailable = postgresUnavailable();
 if (unavailable !== null) console.warn(`SKIPPED real PostgreSQL tests: ${unavailable}`);
@@ -11,11 +12,18 @@ test.if(unavailable !== null && process.env.CI === "true")("CI has a real Postgr
   throw new Error(`real PostgreSQL tests cannot run in CI: ${unavailable}`);
 });
 
-async function psql(port: number, host: string, sql: string, extra = ""): Promise<{ code: number; out: string; err: string }> {
+function spawnPsql(port: number, host: string, sql: string, extra = "") {
   const conninfo = `host=${host} hostaddr=127.0.0.1 port=${port} sslmode=verify-full sslrootcert=${testCerts().caPath} user=postgres dbname=postgres connect_timeout=10 ${extra}`;
-  const proc = Bun.spawn(["psql", conninfo, "-XAtc", sql], { stdout: "pipe", stderr: "pipe", env: { ...process.env, PGSSLCERT: "/nonexistent" } });
+  return Bun.spawn(["psql", conninfo, "-XAtc", sql], { stdout: "pipe", stderr: "pipe", env: { ...process.env, PGSSLCERT: "/nonexistent" } });
+}
+
+async function finished(proc: ReturnType<typeof spawnPsql>): Promise<{ code: number; out: string; err: string }> {
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, out: out.trim(), err };
+}
+
+function psql(port: number, host: string, sql: string, extra = ""): Promise<{ code: number; out: string; err: string }> {
+  return finished(spawnPsql(port, host, sql, extra));
 }
 
 describe.skipIf(unavailable !== null)("real psql through the proxy to a real PostgreSQL with TLS", () => {
@@ -53,6 +61,21 @@ describe.skipIf(unavailable !== null)("real psql through the proxy to a real Pos
     expect(results.map((r) => [r.code, r.out])).toEqual([[0, "2"], [0, "3"], [0, "4"]]);
     const starts = proxy.lines.filter((l) => l.msg === "tunnel starting").map((l) => l.tunnel);
     expect(new Set(starts)).toEqual(new Set(["cft-db-1.demo.test", "cft-db-2.demo.test"]));
+  });
+
+  test("Ctrl-C in psql cancels the running query through the proxy, and the next session works", async () => {
+    const sleeping = spawnPsql(proxy.port, "db-1.demo.test", "select pg_sleep(20)");
+    const running = "select count(*) from pg_stat_activity where query = 'select pg_sleep(20)' and state = 'active'";
+    await eventually(() => psql(server.port, "db-1.demo.test", running), (r) => r.out === "1", 10_000);
+    const sent = performance.now();
+    sleeping.kill("SIGINT");
+    const result = await finished(sleeping);
+    const elapsed = performance.now() - sent;
+    expect(result.err).toContain("canceling statement due to user request");
+    expect(elapsed).toBeLessThan(2000);
+    const summary = await proxy.waitFor((l) => l.msg === "connection" && l.outcome === "cancel_forwarded");
+    expect(summary).toMatchObject({ client: "127.0.0.1", tunnels: 1 });
+    expect(await psql(proxy.port, "db-1.demo.test", "select 5")).toMatchObject({ code: 0, out: "5" });
   });
 
   test("a plaintext client is told TLS is required", async () => {

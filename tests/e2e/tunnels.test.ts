@@ -7,7 +7,7 @@ import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, processesMatching } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
 import { clientHello, records } from "../helpers/builders.ts";
-import { ALERT_INTERNAL_ERROR } from "../../src/protocol/tls.ts";
+import { ALERT_INTERNAL_ERROR } from "../helpers/wire.ts";
 
 const unique = () => Math.random().toString(36).slice(2, 8);
 const stateDir = () => mkdtempSync(join(tmpdir(), "ttp-tun-"));
@@ -66,12 +66,12 @@ describe("tunnel processes with the fake cloudflared", () => {
   test("a tunnel that exits at once refuses the client well under the startup timeout", async () => {
     const proxy = await startProxy(["--startup-timeout", "30s"], { FAKE_CF_FAIL: "exit" });
     const { bytes, ms } = await refusedWith(proxy, `x-${unique()}.fail.test`);
-    expect([...bytes]).toEqual([...ALERT_INTERNAL_ERROR]);
+    expect([...bytes]).toEqual(ALERT_INTERNAL_ERROR);
     expect(ms).toBeLessThan(10_000);
     const line = await proxy.waitFor((l) => l.msg === "connection" && l.outcome === "tunnel_failed");
     expect(String(line.reason)).toContain("exited with status 1");
     const again = await refusedWith(proxy, String(line.sni));
-    expect([...again.bytes]).toEqual([...ALERT_INTERNAL_ERROR]);
+    expect([...again.bytes]).toEqual(ALERT_INTERNAL_ERROR);
     expect(proxy.lines.filter((l) => l.msg === "tunnel starting")).toHaveLength(1);
     await proxy.stop();
   });
@@ -87,7 +87,7 @@ describe("tunnel processes with the fake cloudflared", () => {
     expect(failure.level).toBe("error");
     expect(await proxy.waitFor((l) => l.msg === "connection" && l.sni === sni)).toMatchObject({ outcome: "tunnel_failed" });
     const { bytes } = await refusedWith(proxy, sni);
-    expect([...bytes]).toEqual([...ALERT_INTERNAL_ERROR]);
+    expect([...bytes]).toEqual(ALERT_INTERNAL_ERROR);
     await proxy.stop();
   });
 

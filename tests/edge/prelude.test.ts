@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { Prelude, type PreludeStep } from "../../src/edge/prelude.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
-import { GSSENC_REQUEST_CODE, SSL_REQUEST, TLS_REQUIRED_ERROR } from "../../src/protocol/postgres.ts";
-import { ALERT_UNRECOGNIZED_NAME } from "../../src/protocol/tls.ts";
+import { GSSENC_REQUEST_CODE, TLS_REQUIRED_ERROR } from "../../src/protocol/postgres.ts";
+import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST, cancelRequest } from "../helpers/wire.ts";
 import { clientHello, fixture, ipv4Addresses, pgRequest, proxyV2, records, startupMessage } from "../helpers/builders.ts";
 
 interface Run {
@@ -11,8 +11,8 @@ interface Run {
   replies: Uint8Array;
 }
 
-function feed(chunks: Uint8Array[], trusted = false): Run {
-  const prelude = new Prelude(trusted, true);
+function feed(chunks: Uint8Array[], trusted = false, routeCancels = true): Run {
+  const prelude = new Prelude(trusted, routeCancels);
   const replies: Uint8Array[] = [];
   let step: PreludeStep = { kind: "needMore", reply: null };
   for (const chunk of chunks) {
@@ -30,19 +30,20 @@ function summary(run: Run) {
     return { ...base, sni: step.hello.serverName, ssl: step.sslRequest, replay: [...step.replay], proxy: step.proxyHeader && [...step.proxyHeader.bytes] };
   }
   if (step.kind === "refuse") return { ...base, outcome: step.outcome, code: step.code };
+  if (step.kind === "cancel") return { ...base, request: [...step.request], proxy: step.proxyHeader && [...step.proxyHeader.bytes] };
   return base;
 }
 
 /** Feeding the input whole, or cut into two or three chunks anywhere, ends the same way. */
-function expectSplitInvariant(input: Uint8Array, trusted = false): ReturnType<typeof summary> {
-  const whole = summary(feed([input], trusted));
+function expectSplitInvariant(input: Uint8Array, trusted = false, routeCancels = true): ReturnType<typeof summary> {
+  const whole = summary(feed([input], trusted, routeCancels));
   for (let a = 1; a < input.length; a++) {
-    expect(summary(feed([input.subarray(0, a), input.subarray(a)], trusted))).toEqual(whole);
+    expect(summary(feed([input.subarray(0, a), input.subarray(a)], trusted, routeCancels))).toEqual(whole);
   }
   const step = Math.max(1, Math.floor(input.length / 40));
   for (let a = 1; a < input.length; a += step) {
     for (let b = a + 1; b < input.length; b += step) {
-      expect(summary(feed([input.subarray(0, a), input.subarray(a, b), input.subarray(b)], trusted))).toEqual(whole);
+      expect(summary(feed([input.subarray(0, a), input.subarray(a, b), input.subarray(b)], trusted, routeCancels))).toEqual(whole);
     }
   }
   return whole;
@@ -89,6 +90,35 @@ describe("routable preludes", () => {
   });
 });
 
+describe("plaintext CancelRequest (DESIGN §1a)", () => {
+  const cancel = cancelRequest(12345, 0xdeadbeef);
+
+  test("handed on whole, with the PROXY header it came behind, when cancel routing is on", () => {
+    expect(expectSplitInvariant(cancel)).toMatchObject({ kind: "cancel", replies: [], request: [...cancel], proxy: null });
+    expect(expectSplitInvariant(concat([proxyHeader, cancel]), true)).toMatchObject({ kind: "cancel", request: [...cancel], proxy: [...proxyHeader] });
+  });
+
+  test("refused with the TLS-required ErrorResponse when cancel routing is off (--cancel-fanout 0)", () => {
+    expect(expectSplitInvariant(cancel, false, false)).toMatchObject({ kind: "refuse", outcome: "refused_no_sni", replies: [...TLS_REQUIRED_ERROR] });
+  });
+});
+
+test("a client that never completes its ClientHello holds about what it sent, not a doubled buffer", () => {
+  const big = records(clientHello({ names: ["db-1.demo.test"], padding: 60_000 }));
+  const prelude = new Prelude(false, true);
+  let sent = 0;
+  for (let offset = 0; offset < big.length - 1; offset += 1000) {
+    const chunk = big.subarray(offset, Math.min(offset + 1000, big.length - 1));
+    expect(prelude.feed(chunk).kind).toBe("needMore");
+    sent += chunk.length;
+    expect(prelude.heldBytes).toBeLessThanOrEqual(Math.max(256, sent * 1.25));
+  }
+  const done = new Prelude(false, true);
+  done.feed(SSL_REQUEST.subarray(0, 5));
+  done.feed(SSL_REQUEST.subarray(5));
+  expect(done.heldBytes).toBe(0);
+});
+
 describe("refusals", () => {
   test("a PROXY header from an untrusted peer", () => {
     expect(expectSplitInvariant(concat([proxyHeader, hello]))).toMatchObject({ kind: "refuse", outcome: "refused_untrusted_proxy", replies: [] });
@@ -127,6 +157,6 @@ describe("refusals", () => {
     const bad = hello.slice();
     const sessionIdLength = 5 + 4 + 2 + 32;
     bad[sessionIdLength] = 0xff;
-    expect(summary(feed([bad]))).toMatchObject({ kind: "refuse", outcome: "refused_invalid", replies: [...ALERT_UNRECOGNIZED_NAME] });
+    expect(summary(feed([bad]))).toMatchObject({ kind: "refuse", outcome: "refused_invalid", replies: ALERT_UNRECOGNIZED_NAME });
   });
 });

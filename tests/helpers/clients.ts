@@ -37,9 +37,9 @@ export function echoRoundTrip(socket: Socket | TLSSocket, payload: Uint8Array): 
   });
 }
 
-export function rawConnect(port: number, localAddress?: string): Promise<Socket> {
+export function rawConnect(port: number, localAddress?: string, host = "127.0.0.1"): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: "127.0.0.1", port, ...(localAddress ? { localAddress } : {}) });
+    const socket = netConnect({ host, port, ...(localAddress ? { localAddress } : {}) });
     socket.once("connect", () => resolve(socket));
     socket.once("error", reject);
   });

@@ -24,7 +24,11 @@ export function proxyCommand(): string[] {
 // Below Linux's ephemeral range (32768+), so outgoing connections never hold a tunnel port.
 const RANGES_START = 21000;
 const RANGES_END = 32000;
-/** Every proxy a test started: killed when the test process exits, so a failed test never leaves one running. */
+/**
+ * Every proxy a test started is killed when the test process exits, and — through setpriv's parent-death signal —
+ * even when the runner itself is killed, so a failed or interrupted run never leaves one running.
+ */
+const DIE_WITH_RUNNER = Bun.which("setpriv") === null ? [] : [Bun.which("setpriv") as string, "--pdeathsig", "SIGKILL", "--"];
 const started = new Set<ReturnType<typeof Bun.spawn>>();
 process.on("exit", () => {
   for (const proc of started) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
@@ -50,6 +54,7 @@ export function portRange(size = 50): string {
 export async function startProxy(args: string[] = [], env: Record<string, string> = {}): Promise<ProxyProcess> {
   const hasRange = args.some((arg) => arg.startsWith("--port-range"));
   const argv = [
+    ...DIE_WITH_RUNNER,
     ...proxyCommand(),
     "--listen", "127.0.0.1:0",
     "--log-format", "json",

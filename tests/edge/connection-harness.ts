@@ -1,0 +1,137 @@
+// Drives one Connection directly: fake sockets that behave like Bun's (DESIGN §6: end/terminate close synchronously,
+// write reports what it took), a tunnel provider and a backend connect that the test settles by hand.
+import type { Socket } from "bun";
+import { Connection } from "../../src/edge/connection.ts";
+import type { EdgeContext } from "../../src/edge/context.ts";
+import { createLogger } from "../../src/ops/log.ts";
+import { Metrics, type Outcome } from "../../src/ops/metrics.ts";
+import type { Fields } from "../../src/ops/log.ts";
+import type { TunnelLease } from "../../src/supervisor/types.ts";
+
+export class FakeSocket {
+  readonly written: number[] = [];
+  closed = false;
+  shut = false;
+  paused = false;
+  readonly remoteAddress = "127.0.0.1";
+  readonly remotePort = 40000;
+  readonly localAddress = "127.0.0.1";
+  readonly localPort = 19000;
+
+  constructor(private readonly onClosed: (socket: FakeSocket) => void) {}
+
+  write(bytes: Uint8Array): number {
+    if (this.closed || this.shut) return -1;
+    this.written.push(...bytes);
+    return bytes.length;
+  }
+
+  end(): void {
+    this.close();
+  }
+
+  terminate(): void {
+    this.close();
+  }
+
+  shutdown(): void {
+    this.shut = true;
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  /** The socket goes away (our end, or the peer's reset); Bun calls the close handler synchronously. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClosed(this);
+  }
+
+  asSocket(): Socket<Connection> {
+    return this as unknown as Socket<Connection>;
+  }
+}
+
+export interface Harness {
+  readonly connection: Connection;
+  readonly client: FakeSocket;
+  backend: FakeSocket | null;
+  readonly finished: { outcome: Outcome; summary: Fields }[];
+  readonly logs: string[];
+  /** Leases handed out and how often each was released. */
+  readonly leases: { port: number; releases: number }[];
+  /** The acquire in progress (cold tunnel), settled by the test; null once settled. */
+  acquire: { resolve: (lease: TunnelLease) => void; reject: (error: Error) => void } | null;
+  /** Ports the connection asked to connect to and has not heard back about. */
+  connecting: number[];
+  lease(port: number): TunnelLease;
+  backendOpens(): FakeSocket;
+}
+
+export interface HarnessOptions {
+  readonly warm?: boolean;
+  readonly helloTimeoutMs?: number;
+}
+
+export function harness(options: HarnessOptions = {}): Harness {
+  const metrics = new Metrics();
+  const logs: string[] = [];
+  const h = {
+    finished: [],
+    logs,
+    leases: [],
+    acquire: null,
+    connecting: [],
+    backend: null,
+    lease(port: number): TunnelLease {
+      const record = { port, releases: 0 };
+      h.leases.push(record);
+      return { port, release: () => void record.releases++ };
+    },
+    backendOpens(): FakeSocket {
+      const socket = new FakeSocket((s) => h.connection.onClose(h.connection.backend, s.asSocket()));
+      h.connecting.shift();
+      h.backend = socket;
+      h.connection.onBackendOpen(socket.asSocket());
+      return socket;
+    },
+  } as unknown as Harness & { connection: Connection; client: FakeSocket };
+  const ctx: EdgeContext = {
+    config: {
+      helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+      onNoSni: "reject",
+      allowSniSuffix: [],
+      hostnameTemplate: "cft-{sni}",
+      sendProxy: "off",
+      cancelFanout: 4,
+    },
+    tunnels: {
+      tryAcquire: () => (options.warm ? h.lease(20000) : null),
+      acquire: () =>
+        new Promise((resolve, reject) => {
+          const settled = () => (h.acquire = null);
+          h.acquire = { resolve: (lease) => (settled(), resolve(lease)), reject: (error) => (settled(), reject(error)) };
+        }),
+      runningPort: () => null,
+    },
+    log: createLogger({ format: "json", level: "debug", write: (line) => logs.push(line) }),
+    metrics,
+    isTrusted: () => false,
+    moveKey: () => true,
+    connectBackend: (port) => void h.connecting.push(port),
+    proxied: () => undefined,
+    cancelTargets: async () => [],
+    finished: (_connection, outcome, summary) => void h.finished.push({ outcome, summary }),
+  };
+  const connection = new Connection(ctx, "127.0.0.1", "prelude");
+  const client = new FakeSocket((s) => connection.onClose(connection.client, s.asSocket()));
+  Object.assign(h, { connection, client });
+  connection.start(client.asSocket(), null);
+  return h;
+}

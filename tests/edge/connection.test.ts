@@ -1,0 +1,171 @@
+import { describe, expect, test } from "bun:test";
+import { harness, type Harness } from "./connection-harness.ts";
+import { clientHello, records, rng } from "../helpers/builders.ts";
+import { ALERT_INTERNAL_ERROR, SSL_REQUEST } from "../helpers/wire.ts";
+
+const HELLO = records(clientHello({ names: ["db-1.example.test"] }));
+
+/** The connection gave back everything it took and reported exactly once. */
+function expectSettled(h: Harness): void {
+  expect(h.finished).toHaveLength(1);
+  expect(h.connection.state).toBe("finished");
+  for (const lease of h.leases) expect(lease.releases).toBe(1);
+  expect(h.logs.filter((line) => line.includes("bug: illegal"))).toEqual([]);
+}
+
+describe("every exit path finishes the connection once (issue 10, defect 1)", () => {
+  test("the client leaves while the connect to a dead tunnel port is in flight, then the connect fails", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    expect(h.connecting).toEqual([20000]);
+    h.client.close();
+    expect(h.finished).toHaveLength(1);
+    h.connection.onBackendConnectError(new Error("ECONNREFUSED"));
+    expectSettled(h);
+    expect(h.finished[0]?.outcome).toBe("timeout");
+  });
+
+  test("the drain deadline passes while the connect is in flight, then the connect fails", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    h.connection.abandon("drain timeout");
+    h.connection.onBackendConnectError(new Error("ECONNREFUSED"));
+    expectSettled(h);
+  });
+
+  test("the tunnel fails for good while the connect is in flight, then the connect fails", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    h.connection.onTunnelLost("crashed 4 times in a row");
+    h.connection.onBackendConnectError(new Error("ECONNREFUSED"));
+    expectSettled(h);
+    expect(h.finished[0]?.outcome).toBe("tunnel_failed");
+    expect(h.client.written).toEqual(ALERT_INTERNAL_ERROR);
+  });
+
+  test("the connect succeeds after the client left: the late backend socket is closed, nothing leaks", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    h.client.close();
+    const late = h.backendOpens();
+    expect(late.closed).toBe(true);
+    expectSettled(h);
+  });
+
+  test("a lease that arrives after the client left is released at once", () => {
+    const h = harness();
+    h.connection.onClientData(HELLO);
+    h.client.close();
+    expect(h.finished).toHaveLength(1);
+    h.acquire?.resolve(h.lease(20001));
+    return Promise.resolve().then(() => {
+      expectSettled(h);
+      expect(h.connecting).toEqual([]);
+    });
+  });
+});
+
+describe("the backend hangs up before answering the SSLRequest (issue 10, defect 3)", () => {
+  for (const how of ["FIN", "close"] as const) {
+    test(`backend ${how}: closed at once with backend_error and an internal_error alert`, () => {
+      const h = harness({ warm: true });
+      h.connection.onClientData(new Uint8Array([...SSL_REQUEST, ...HELLO]));
+      const backend = h.backendOpens();
+      expect(h.connection.state).toBe("awaitingSslAnswer");
+      if (how === "FIN") h.connection.onEnd(h.connection.backend);
+      else backend.close();
+      expectSettled(h);
+      expect(h.finished[0]?.outcome).toBe("backend_error");
+      expect(String(h.finished[0]?.summary.reason)).toBe("backend closed before answering the SSLRequest");
+      expect(h.client.written).toEqual([0x53, ...ALERT_INTERNAL_ERROR]);
+    });
+  }
+});
+
+test("a socket handler that throws is logged as a bug and its connection finishes", () => {
+  const h = harness({ warm: true });
+  h.connection.onClientData(HELLO);
+  h.connection.onHandlerError(new Error("boom"));
+  h.connection.onBackendConnectError(new Error("ECONNREFUSED"));
+  expect(h.finished).toHaveLength(1);
+  expect(h.finished[0]?.summary.reason).toBe("internal error: boom");
+  expect(h.logs.some((line) => line.includes("bug: connection handler threw"))).toBe(true);
+});
+
+/** Events that can reach a connection, in any order; those that cannot happen in the current state are skipped. */
+const EVENTS: Record<string, (h: Harness) => void> = {
+  hello: (h) => h.connection.onClientData(HELLO),
+  sslRequest: (h) => h.connection.onClientData(SSL_REQUEST),
+  moreClientData: (h) => h.connection.onClientData(new Uint8Array([1, 2, 3])),
+  clientFin: (h) => h.connection.onEnd(h.connection.client),
+  clientGone: (h) => h.client.close(),
+  leaseArrives: (h) => h.acquire !== null && h.acquire.resolve(h.lease(20001)),
+  acquireFails: (h) => h.acquire?.reject(new Error("tunnel failed")),
+  connectFails: (h) => {
+    if (h.connecting.length > 0) {
+      h.connecting.shift();
+      h.connection.onBackendConnectError(new Error("ECONNREFUSED"));
+    }
+  },
+  backendOpens: (h) => {
+    if (h.connecting.length > 0 && h.backend === null) h.backendOpens();
+  },
+  backendAnswersS: (h) => h.backend !== null && !h.backend.closed && h.connection.onBackendData(new Uint8Array([0x53])),
+  backendData: (h) => h.backend !== null && !h.backend.closed && h.connection.onBackendData(new Uint8Array([9, 9])),
+  backendFin: (h) => h.backend !== null && !h.backend.closed && h.connection.onEnd(h.connection.backend),
+  backendGone: (h) => h.backend?.close(),
+  tunnelLost: (h) => h.leases.length > 0 && h.connection.onTunnelLost("tunnel needs login"),
+  abandon: (h) => h.connection.abandon("drain timeout"),
+  handlerThrows: (h) => h.connection.onHandlerError(new Error("boom")),
+};
+
+/** What the world does eventually: pending operations settle and both peers go away. */
+async function settleEverything(h: Harness): Promise<void> {
+  for (let round = 0; round < 4; round++) {
+    h.acquire?.reject(new Error("shutting down"));
+    await Promise.resolve();
+    while (h.connecting.length > 0) {
+      h.connecting.shift();
+      h.connection.onBackendConnectError(new Error("ECONNREFUSED"));
+    }
+    h.client.close();
+    h.backend?.close();
+    await Promise.resolve();
+  }
+}
+
+test("5,000 random orders of events: each connection finishes exactly once and releases every lease once", async () => {
+  const names = Object.keys(EVENTS);
+  const random = rng(20261126);
+  for (let run = 0; run < 5000; run++) {
+    const h = harness({ warm: random() < 0.5 });
+    const trace: string[] = [];
+    const steps = 1 + Math.floor(random() * 10);
+    for (let i = 0; i < steps; i++) {
+      const name = names[Math.floor(random() * names.length)] as string;
+      trace.push(name);
+      EVENTS[name]?.(h);
+      await Promise.resolve();
+    }
+    await settleEverything(h);
+    const problem =
+      h.finished.length !== 1 ? `finished ${h.finished.length} times` :
+      h.leases.some((l) => l.releases !== 1) ? `lease releases ${JSON.stringify(h.leases)}` :
+      h.logs.find((line) => line.includes("bug: illegal")) ?? null;
+    if (problem !== null) throw new Error(`run ${run}: ${problem} after ${trace.join(" → ")}`);
+  }
+});
+
+test("more than 1 MiB of early data while the tunnel starts is refused (queue_full), and the late lease given back", async () => {
+  const h = harness();
+  h.connection.onClientData(HELLO);
+  expect(h.client.paused).toBe(true);
+  for (let i = 0; i < 16; i++) h.connection.onClientData(new Uint8Array(64 * 1024));
+  expect(h.finished).toHaveLength(0);
+  h.connection.onClientData(new Uint8Array(1));
+  expect(h.finished).toHaveLength(1);
+  expect(h.finished[0]).toMatchObject({ outcome: "refused_invalid", summary: { reason: "client sent too much before the tunnel was ready" } });
+  h.acquire?.resolve(h.lease(20002));
+  await Promise.resolve();
+  expectSettled(h);
+});
