@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import * as v from "valibot";
 import { ProxyError } from "../errors.ts";
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
-import { normaliseSuffixes } from "../edge/route.ts";
+import { normaliseSuffixes } from "../protocol/hostname.ts";
 import { helpText } from "./help.ts";
 
 export interface Config {

@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { isIP } from "node:net";
 import { parseDuration } from "./duration.ts";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
-import { isValidTemplate } from "../edge/route.ts";
+import { isValidTemplate } from "../protocol/hostname.ts";
 
 type Schema<T> = v.GenericSchema<string, T>;
 
