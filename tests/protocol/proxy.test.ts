@@ -1,5 +1,4 @@
 import { describe, expect, test } from "bun:test";
-import { buildProxyV1, parseProxyV1, PROXY_V1_MAX_LENGTH } from "../../src/protocol/proxy-v1.ts";
 import { buildProxyV2, parseProxyV2, PROXY_V2_MAX_LENGTH } from "../../src/protocol/proxy-v2.ts";
 import { fromAscii } from "../../src/protocol/bytes.ts";
 import { ipv4Addresses, proxyV2, rng, Writer } from "../helpers/builders.ts";
@@ -7,53 +6,6 @@ import { ipv4Addresses, proxyV2, rng, Writer } from "../helpers/builders.ts";
 function expectEveryPrefixNeedsMore(parse: (b: Uint8Array) => { kind: string }, input: Uint8Array): void {
   for (let end = 0; end < input.length; end++) expect(parse(input.subarray(0, end)).kind).toBe("needMore");
 }
-
-describe("PROXY v1", () => {
-  test.each([
-    ["PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n", "TCP4", { address: "192.0.2.1", port: 56324 }],
-    ["PROXY TCP6 2001:db8::1 2001:db8::2 4000 19000\r\n", "TCP6", { address: "2001:db8::1", port: 4000 }],
-    ["PROXY UNKNOWN\r\n", "UNKNOWN", null],
-    ["PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n", "UNKNOWN", null],
-  ])("%p", (text, protocol, source) => {
-    const input = fromAscii(text);
-    expectEveryPrefixNeedsMore(parseProxyV1, input);
-    const withTail = new Writer().bytes(input).u8(0x16).done();
-    const result = parseProxyV1(withTail);
-    if (result.kind !== "done") throw new Error(JSON.stringify(result));
-    expect(result.consumed).toBe(input.length);
-    expect(result.value.protocol).toBe(protocol as "TCP4");
-    expect(result.value.source).toEqual(source);
-    expect(result.value.bytes).toEqual(input);
-  });
-
-  test.each([
-    ["PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", "bad_fields"],
-    ["PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n", "bad_address"],
-    ["PROXY TCP4 ::1 ::1 1 2\r\n", "bad_address"],
-    ["PROXY TCP6 1.2.3.4 1.2.3.4 1 2\r\n", "bad_address"],
-    ["PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", "bad_port"],
-    ["PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n", "bad_port"],
-    ["PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n", "bad_protocol"],
-    ["PROXY TCP4 1.2.3.4\t5.6.7.8 1 2\r\n", "bad_character"],
-    ["PROXZ", "bad_prefix"],
-    ["PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", "bad_character"],
-  ])("%p is %s", (text, code) => {
-    expect<object>(parseProxyV1(fromAscii(text))).toEqual({ kind: "invalid", code });
-  });
-
-  test("a header without CRLF within 107 bytes is too long", () => {
-    const long = fromAscii("PROXY UNKNOWN " + "x".repeat(PROXY_V1_MAX_LENGTH));
-    expect(parseProxyV1(long.subarray(0, PROXY_V1_MAX_LENGTH - 1)).kind).toBe("needMore");
-    expect(parseProxyV1(long)).toEqual({ kind: "invalid", code: "too_long" });
-  });
-
-  test("build round-trips", () => {
-    const built = buildProxyV1({ address: "10.1.2.3", port: 5555 }, { address: "10.0.0.1", port: 19000 }, 4);
-    expect(new TextDecoder().decode(built)).toBe("PROXY TCP4 10.1.2.3 10.0.0.1 5555 19000\r\n");
-    const result = parseProxyV1(built);
-    expect(result.kind === "done" && result.value.destination).toEqual({ address: "10.0.0.1", port: 19000 });
-  });
-});
 
 describe("PROXY v2", () => {
   const tcp4 = proxyV2({ addresses: ipv4Addresses([192, 0, 2, 1], [198, 51, 100, 2], 56324, 443) });
@@ -141,10 +93,6 @@ describe("PROXY v2", () => {
       input[Math.floor(random() * input.length)] = Math.floor(random() * 256);
       const v2 = parseProxyV2(input.subarray(0, Math.floor(random() * (input.length + 1))));
       expect(["needMore", "invalid", "done"]).toContain(v2.kind);
-      const text = fromAscii("PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");
-      text[Math.floor(random() * text.length)] = Math.floor(random() * 256);
-      const v1 = parseProxyV1(text);
-      if (v1.kind === "done") expect(v1.consumed).toBeLessThanOrEqual(text.length);
     }
   });
 });
