@@ -1,10 +1,10 @@
-// Configuration: flags (node:util parseArgs) > environment > defaults, validated with valibot before anything listens.
-import { parseArgs } from "node:util";
-import * as v from "valibot";
-import { ProxyError } from "../errors.ts";
+// Configuration: flags > environment > defaults, each validated with valibot, then cross-checked, before anything listens.
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
+import { fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
 import { normaliseSuffixes } from "../protocol/hostname.ts";
 import { helpText } from "./help.ts";
+
+export type { Environment };
 
 export interface Config {
   readonly listen: ListenAddress;
@@ -35,68 +35,10 @@ export type LoadResult =
   | { readonly kind: "help"; readonly text: string }
   | { readonly kind: "version" };
 
-export type Environment = Readonly<Record<string, string | undefined>>;
-
-type Raw = { value: string; source: string };
-
+/** Options read and validated one by one; the port range has its own rules. */
 const PLAIN_KEYS = (Object.keys(OPTIONS) as OptionKey[]).filter((key) => !key.startsWith("portRange"));
 
-function fail(source: string, value: string, expected: string): never {
-  throw new ProxyError("config_invalid", `invalid ${source} ${JSON.stringify(value)}: expected ${expected}`);
-}
-
-function readFlags(argv: readonly string[]) {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
-    help: { type: "boolean" },
-    version: { type: "boolean" },
-  };
-  for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: "string" };
-  options["cloudflared-arg"] = { type: "string", multiple: true };
-  try {
-    return parseArgs({ args: joinValues(argv, options), options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    const reason = (error as Error).message.split("\n")[0] ?? String(error);
-    throw new ProxyError("config_invalid", `invalid command line: ${reason} (see --help)`);
-  }
-}
-
-/**
- * `--flag value` becomes `--flag=value` for string flags, so values that start with a dash (`--cloudflared-arg --loglevel`,
- * `--max-restarts -1`) reach validation instead of being mistaken for flags.
- */
-function joinValues(argv: readonly string[], options: Record<string, { type: string }>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const next = argv[i + 1];
-    if (arg.startsWith("--") && options[arg.slice(2)]?.type === "string" && next !== undefined) {
-      out.push(`${arg}=${next}`);
-      i++;
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-function pick(flags: Record<string, unknown>, env: Environment, key: OptionKey): Raw | undefined {
-  const spec = OPTIONS[key];
-  const flag = flags[spec.flag];
-  if (key === "cloudflaredArgs" && Array.isArray(flag)) return { value: flag.join(" "), source: `--${spec.flag}` };
-  if (typeof flag === "string") return { value: flag, source: `--${spec.flag}` };
-  const fromEnv = env[spec.env];
-  if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, source: spec.env };
-  return spec.fallback === undefined ? undefined : { value: spec.fallback, source: `default of --${spec.flag}` };
-}
-
-function validate<K extends OptionKey>(key: K, raw: Raw): v.InferOutput<(typeof OPTIONS)[K]["schema"]> {
-  const spec = OPTIONS[key];
-  const result = v.safeParse(spec.schema, raw.value);
-  if (!result.success) fail(raw.source, raw.value, spec.expected);
-  return result.output as v.InferOutput<(typeof OPTIONS)[K]["schema"]>;
-}
-
-function portRange(flags: Record<string, unknown>, env: Environment) {
+function portRange(flags: Flags, env: Environment) {
   const flag = flags["port-range"];
   let start: number;
   let end: number;
@@ -115,7 +57,7 @@ function portRange(flags: Record<string, unknown>, env: Environment) {
   }
   if (start < 1 || end > 65535) fail(source.source, source.value, "ports 1-65535");
   if (start > end) fail(source.source, source.value, "a range whose start is not above its end");
-  return { start, end, raw: source };
+  return { start, end };
 }
 
 export function loadConfig(argv: readonly string[], env: Environment): LoadResult {
@@ -148,7 +90,7 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
 
   const config: Config = {
     listen,
-    portRange: { start: range.start, end: range.end },
+    portRange: range,
     idleTimeoutMs: values.idleTimeout as number,
     startupTimeoutMs: values.startupTimeout as number,
     helloTimeoutMs: values.helloTimeout as number,

@@ -1,11 +1,8 @@
 // Every flag of DESIGN §3: its environment variable, default, help text and the valibot schema for its value.
 import * as v from "valibot";
-import { isIP } from "node:net";
-import { parseDuration } from "./duration.ts";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
 import { isValidTemplate } from "../protocol/hostname.ts";
-
-type Schema<T> = v.GenericSchema<string, T>;
+import { count, duration, oneOf, parseRange, parseSuffixes, parseTrusted, parsed, type Schema, type TrustedProxies } from "./values.ts";
 
 export interface OptionSpec<T> {
   readonly flag: string;
@@ -16,47 +13,6 @@ export interface OptionSpec<T> {
   readonly help: string;
   readonly expected: string;
   readonly schema: Schema<T>;
-}
-
-function parsed<T>(parse: (text: string) => T | undefined): Schema<T> {
-  return v.pipe(
-    v.string(),
-    v.check((text) => parse(text) !== undefined),
-    v.transform((text) => parse(text) as T),
-  );
-}
-
-const duration = parsed(parseDuration);
-const count = (min: number) => parsed((text) => (/^\d{1,9}$/.test(text) && Number(text) >= min ? Number(text) : undefined));
-const oneOf = <const T extends string>(values: readonly T[]) => parsed((text) => values.find((value) => value === text));
-const list = (text: string) =>
-  text
-    .split(",")
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== "");
-
-const SUFFIX = /^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
-const CIDR = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/;
-
-function isCidr(entry: string): boolean {
-  const match = CIDR.exec(entry);
-  if (!match) return false;
-  const family = isIP(match[1] as string);
-  if (family === 0) return false;
-  return match[2] === undefined || Number(match[2]) <= (family === 4 ? 32 : 128);
-}
-
-export type TrustedProxies = { readonly any: true } | { readonly any: false; readonly entries: readonly string[] };
-
-function parseTrusted(text: string): TrustedProxies | undefined {
-  const entries = list(text);
-  if (entries.length === 1 && entries[0] === "any") return { any: true };
-  return entries.every(isCidr) ? { any: false, entries } : undefined;
-}
-
-function parseRange(text: string): { start: number; end: number } | undefined {
-  const match = /^(\d{1,5})-(\d{1,5})$/.exec(text);
-  return match ? { start: Number(match[1]), end: Number(match[2]) } : undefined;
 }
 
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
@@ -110,7 +66,7 @@ export const OPTIONS = {
   allowSniSuffix: option({ flag: "allow-sni-suffix", env: "ALLOW_SNI_SUFFIX", fallback: "", metavar: "LIST",
     help: "comma-separated domain suffixes the SNI must end in (default: any)",
     expected: "comma-separated domain suffixes like .example.com",
-    schema: parsed((text) => { const entries = list(text); return entries.every((e) => SUFFIX.test(e)) ? entries : undefined; }) }),
+    schema: parsed(parseSuffixes) }),
   maxTunnels: option({ flag: "max-tunnels", env: "MAX_TUNNELS", fallback: undefined, metavar: "N",
     help: "tunnel processes running at once (default: size of the port range)",
     expected: "a whole number >= 1", schema: count(1) }),
@@ -133,4 +89,4 @@ export const OPTIONS = {
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;
-export type { ListenAddress };
+export type { ListenAddress, TrustedProxies };

@@ -1,23 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { loadConfig, type Config, type Environment } from "../../src/config/load.ts";
-import { isProxyError } from "../../src/errors.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { OPTIONS } from "../../src/config/options.ts";
-
-function load(argv: string[] = [], env: Environment = {}): Config {
-  const result = loadConfig(argv, env);
-  if (result.kind !== "run") throw new Error(`expected run, got ${result.kind}`);
-  return result.config;
-}
-
-function errorOf(argv: string[], env: Environment = {}): string {
-  try {
-    loadConfig(argv, env);
-  } catch (error) {
-    if (isProxyError(error, "config_invalid")) return error.message;
-    throw error;
-  }
-  throw new Error("expected a configuration error");
-}
+import { load } from "./loading.ts";
 
 describe("defaults", () => {
   test("match DESIGN §3", () => {
@@ -128,53 +112,6 @@ describe("precedence", () => {
 
   test("max-tunnels defaults to the size of the port range", () => {
     expect(load(["--port-range", "20000-20009"]).maxTunnels).toBe(10);
-  });
-});
-
-describe("invalid values name the flag or variable, the value and what is expected", () => {
-  test.each([
-    [["--idle-timeout", "banana"], {}, 'invalid --idle-timeout "banana": expected a duration like 300s or 1500ms'],
-    [[], { IDLE_TIMEOUT: "banana" }, 'invalid IDLE_TIMEOUT "banana": expected a duration'],
-    [["--startup-timeout", "-1s"], {}, 'invalid --startup-timeout "-1s"'],
-    [[], { READ_HELLO_TIMEOUT: "10 s" }, 'invalid READ_HELLO_TIMEOUT "10 s"'],
-    [["--restart-backoff", "x"], {}, 'invalid --restart-backoff "x"'],
-    [["--drain-timeout", "1y"], {}, 'invalid --drain-timeout "1y"'],
-    [["--max-restarts", "-1"], {}, 'invalid --max-restarts "-1": expected a whole number >= 0'],
-    [[], { MAX_RESTARTS: "three" }, 'invalid MAX_RESTARTS "three"'],
-    [["--log-format", "xml"], {}, 'invalid --log-format "xml": expected plain or json'],
-    [[], { LOG_LEVEL: "verbose" }, 'invalid LOG_LEVEL "verbose": expected debug, info, warn or error'],
-    [["--on-no-sni", "drop"], {}, 'invalid --on-no-sni "drop": expected reject or ok'],
-    [["--send-proxy", "v3"], {}, 'invalid --send-proxy "v3": expected off, v1 or v2'],
-    [["--listen", "19000"], {}, 'invalid --listen "19000": expected an address like :19000'],
-    [["--listen", ":99999"], {}, 'invalid --listen ":99999"'],
-    [[], { LISTEN_ADDR: "[::1:19000" }, 'invalid LISTEN_ADDR "[::1:19000"'],
-    [["--port-range", "20000"], {}, 'invalid --port-range "20000": expected a range like 20000-20100'],
-    [["--port-range", "20100-20000"], {}, 'invalid --port-range "20100-20000": expected a range whose start is not above its end'],
-    [["--port-range", "0-10"], {}, 'invalid --port-range "0-10": expected ports 1-65535'],
-    [["--port-range", "65000-70000"], {}, 'invalid --port-range "65000-70000": expected ports 1-65535'],
-    [[], { PORT_RANGE_START: "abc" }, 'invalid PORT_RANGE_START "abc"'],
-    [[], { PORT_RANGE_END: "70000" }, 'invalid PORT_RANGE_END "70000": expected a port number 1-65535'],
-    [["--listen", ":20050"], {}, 'invalid --listen ":20050": expected a port outside the tunnel port range 20000-20100'],
-    [["--max-tunnels", "200"], {}, 'invalid --max-tunnels "200": expected 1 to 101 (the size of the port range)'],
-    [["--max-tunnels", "0"], {}, 'invalid --max-tunnels "0": expected a whole number >= 1'],
-    [["--max-connections", "lots"], {}, 'invalid --max-connections "lots"'],
-    [[], { MAX_CONNS_PER_IP: "1.5" }, 'invalid MAX_CONNS_PER_IP "1.5"'],
-    [["--hostname-template", "cft-{host}"], {}, 'invalid --hostname-template "cft-{host}"'],
-    [["--hostname-template", "bad_{sni}"], {}, 'invalid --hostname-template "bad_{sni}"'],
-    [["--allow-sni-suffix", "good.test,bad suffix"], {}, 'invalid --allow-sni-suffix "good.test,bad suffix"'],
-    [["--trusted-proxies", "10.0.0.0/33"], {}, 'invalid --trusted-proxies "10.0.0.0/33"'],
-    [[], { TRUSTED_PROXIES: "everyone" }, 'invalid TRUSTED_PROXIES "everyone"'],
-    [["--metrics-listen", "19000"], {}, 'invalid --metrics-listen "19000"'],
-    [["--metrics-listen", ":19000"], {}, 'invalid --metrics-listen ":19000": expected a port other than the listen port'],
-    [["--cloudflared-path", ""], {}, 'invalid --cloudflared-path ""'],
-  ] as [string[], Environment, string][])("%p %p", (argv, env, message) => {
-    expect(errorOf(argv, env)).toStartWith(message);
-  });
-
-  test("unknown flags and missing values are one clear line", () => {
-    expect(errorOf(["--bogus"])).toMatch(/^invalid command line: .*--bogus.*\(see --help\)$/);
-    expect(errorOf(["--idle-timeout"])).toMatch(/^invalid command line: .*idle-timeout/);
-    expect(errorOf(["extra"])).toMatch(/^invalid command line/);
   });
 });
 
