@@ -2,7 +2,9 @@
 import * as v from "valibot";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
 import { isValidTemplate } from "../protocol/hostname.ts";
-import { count, duration, oneOf, parseRange, parseSuffixes, parseTrusted, parsed, type Schema, type TrustedProxies } from "./values.ts";
+import {
+  count, duration, oneOf, parseRange, parseSuffixes, parseTrusted, parsed, positiveDuration, type Schema, type TrustedProxies,
+} from "./values.ts";
 
 export interface OptionSpec<T> {
   readonly flag: string;
@@ -31,17 +33,17 @@ export const OPTIONS = {
   portRangeEnd: option({ flag: "port-range", env: "PORT_RANGE_END", fallback: "20100", metavar: "PORT",
     help: "", expected: "a port number 1-65535", schema: count(0) }),
   idleTimeout: option({ flag: "idle-timeout", env: "IDLE_TIMEOUT", fallback: "300s", metavar: "D",
-    help: "stop a tunnel this long after its last connection closed",
+    help: "stop a tunnel this long after its last connection closed (0 = at once)",
     expected: "a duration like 300s or 1500ms", schema: duration }),
   startupTimeout: option({ flag: "startup-timeout", env: "STARTUP_TIMEOUT", fallback: "15s", metavar: "D",
     help: "give up on a tunnel that is not listening after this long",
-    expected: "a duration like 15s or 1500ms", schema: duration }),
+    expected: "a duration above 0 like 15s or 1500ms", schema: positiveDuration }),
   helloTimeout: option({ flag: "hello-timeout", env: "READ_HELLO_TIMEOUT", fallback: "10s", metavar: "D",
     help: "close a client that has not sent a complete ClientHello this long after accept",
-    expected: "a duration like 10s or 1500ms", schema: duration }),
+    expected: "a duration above 0 like 10s or 1500ms", schema: positiveDuration }),
   restartBackoff: option({ flag: "restart-backoff", env: "RESTART_BACKOFF", fallback: "2s", metavar: "D",
     help: "wait this long x attempt before restarting a crashed tunnel; also the cooldown after a failed start",
-    expected: "a duration like 2s or 1500ms", schema: duration }),
+    expected: "a duration above 0 like 2s or 1500ms", schema: positiveDuration }),
   maxRestarts: option({ flag: "max-restarts", env: "MAX_RESTARTS", fallback: "3", metavar: "N",
     help: "restarts in a row before a tunnel is marked failed",
     expected: "a whole number >= 0", schema: count(0) }),
@@ -84,7 +86,7 @@ export const OPTIONS = {
     help: "address of the admin server (/metrics, /healthz, /tunnels); usually 127.0.0.1:19090 (default: off)",
     expected: "an address like 127.0.0.1:19090", schema: parsed((t) => (t === "" ? null : parseListenAddress(t))) }),
   drainTimeout: option({ flag: "drain-timeout", env: "DRAIN_TIMEOUT", fallback: "30s", metavar: "D",
-    help: "on SIGTERM/SIGINT, let open connections finish for this long",
+    help: "on SIGTERM/SIGINT, let open connections finish for this long (0 = close them at once)",
     expected: "a duration like 30s or 1500ms", schema: duration }),
 } as const;
 

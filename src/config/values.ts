@@ -15,6 +15,12 @@ export function parsed<T>(parse: (text: string) => T | undefined): Schema<T> {
 
 export const duration = parsed(parseDuration);
 
+/** For timers where 0 would make no sense (a hello timeout of 0 closes every client at once). */
+export const positiveDuration = parsed((text) => {
+  const ms = parseDuration(text);
+  return ms !== undefined && ms > 0 ? ms : undefined;
+});
+
 /** A whole number of at least `min`, decimal digits only. */
 export const count = (min: number) => parsed((text) => (/^\d{1,9}$/.test(text) && Number(text) >= min ? Number(text) : undefined));
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Environment } from "../../src/config/load.ts";
-import { errorOf } from "./loading.ts";
+import { errorOf, load } from "./loading.ts";
 
 describe("invalid values name the flag or variable, the value and what is expected", () => {
   test.each([
@@ -46,5 +46,36 @@ describe("invalid values name the flag or variable, the value and what is expect
     expect(errorOf(["--bogus"])).toMatch(/^invalid command line: .*--bogus.*\(see --help\)$/);
     expect(errorOf(["--idle-timeout"])).toMatch(/^invalid command line: .*idle-timeout/);
     expect(errorOf(["extra"])).toMatch(/^invalid command line/);
+  });
+});
+
+describe("zero durations: refused where they make no sense, allowed where 0 has a meaning", () => {
+  test.each([
+    [["--hello-timeout", "0"], {}, 'invalid --hello-timeout "0": expected a duration above 0 like 10s or 1500ms'],
+    [["--hello-timeout", "0s"], {}, 'invalid --hello-timeout "0s": expected a duration above 0'],
+    [[], { READ_HELLO_TIMEOUT: "0ms" }, 'invalid READ_HELLO_TIMEOUT "0ms": expected a duration above 0'],
+    [["--startup-timeout", "0"], {}, 'invalid --startup-timeout "0": expected a duration above 0 like 15s or 1500ms'],
+    [[], { STARTUP_TIMEOUT: "0s" }, 'invalid STARTUP_TIMEOUT "0s": expected a duration above 0'],
+    [["--restart-backoff", "0"], {}, 'invalid --restart-backoff "0": expected a duration above 0 like 2s or 1500ms'],
+    [[], { RESTART_BACKOFF: "0m" }, 'invalid RESTART_BACKOFF "0m": expected a duration above 0'],
+    [["--hello-timeout", "100ns"], {}, 'invalid --hello-timeout "100ns": expected a duration above 0'],
+  ] as [string[], Environment, string][])("%p %p", (argv, env, message) => {
+    expect(errorOf(argv, env)).toStartWith(message);
+  });
+
+  test("the smallest positive values are accepted", () => {
+    const config = load(["--hello-timeout", "1", "--startup-timeout", "1ms", "--restart-backoff", "500us"]);
+    expect([config.helloTimeoutMs, config.startupTimeoutMs, config.restartBackoffMs]).toEqual([1, 1, 1]);
+  });
+
+  test("--idle-timeout 0 (stop at the last close) and --drain-timeout 0 (close at once) stay allowed", () => {
+    expect(load(["--idle-timeout", "0"]).idleTimeoutMs).toBe(0);
+    expect(load([], { IDLE_TIMEOUT: "0s" }).idleTimeoutMs).toBe(0);
+    expect(load(["--drain-timeout", "0"]).drainTimeoutMs).toBe(0);
+    expect(load([], { DRAIN_TIMEOUT: "0ms" }).drainTimeoutMs).toBe(0);
+  });
+
+  test("long durations are accepted (the clock re-arms in steps)", () => {
+    expect(load(["--idle-timeout", "720h"]).idleTimeoutMs).toBe(720 * 3_600_000);
   });
 });
