@@ -1,6 +1,6 @@
 // Configuration: flags > environment > defaults, each validated with valibot, then cross-checked, before anything listens.
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
-import { fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
+import { cloudflaredArgs, fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
 import { normaliseSuffixes } from "../protocol/hostname.ts";
 import { helpText } from "./help.ts";
 
@@ -35,8 +35,8 @@ export type LoadResult =
   | { readonly kind: "help"; readonly text: string }
   | { readonly kind: "version" };
 
-/** Options read and validated one by one; the port range has its own rules. */
-const PLAIN_KEYS = (Object.keys(OPTIONS) as OptionKey[]).filter((key) => !key.startsWith("portRange"));
+/** Options read and validated one by one; the port range and cloudflared arguments have their own rules. */
+const PLAIN_KEYS = (Object.keys(OPTIONS) as OptionKey[]).filter((key) => !key.startsWith("portRange") && key !== "cloudflaredArgs");
 
 function portRange(flags: Flags, env: Environment) {
   const flag = flags["port-range"];
@@ -99,7 +99,7 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     logFormat: values.logFormat as Config["logFormat"],
     logLevel: values.logLevel as Config["logLevel"],
     cloudflaredPath: values.cloudflaredPath as string,
-    cloudflaredArgs: values.cloudflaredArgs as string[],
+    cloudflaredArgs: cloudflaredArgs(flags, env),
     hostnameTemplate: values.hostnameTemplate as string,
     onNoSni: values.onNoSni as Config["onNoSni"],
     allowSniSuffix: normaliseSuffixes(values.allowSniSuffix as string[]),

@@ -56,7 +56,7 @@ export const OPTIONS = {
     help: "cloudflared executable (looked up on PATH)", expected: "a non-empty path",
     schema: v.pipe(v.string(), v.minLength(1)) }),
   cloudflaredArgs: option({ flag: "cloudflared-arg", env: "CLOUDFLARED_ARGS", fallback: "", metavar: "ARG",
-    help: "extra argument for cloudflared (repeatable; the variable is space-separated)",
+    help: "extra argument for cloudflared, one per flag (repeatable; the variable is space-separated)",
     expected: "arguments", schema: v.pipe(v.string(), v.transform((text) => text.split(" ").filter((a) => a !== ""))) }),
   hostnameTemplate: option({ flag: "hostname-template", env: "HOSTNAME_TEMPLATE", fallback: "cft-{sni}", metavar: "T",
     help: "tunnel hostname from the SNI: {sni}, {first} (first label), {rest} (the other labels)",

@@ -53,7 +53,6 @@ function joinValues(argv: readonly string[], options: ArgOptions): string[] {
 export function pick(flags: Flags, env: Environment, key: OptionKey): Raw | undefined {
   const spec = OPTIONS[key];
   const flag = flags[spec.flag];
-  if (key === "cloudflaredArgs" && Array.isArray(flag)) return { value: flag.join(" "), source: `--${spec.flag}` };
   if (typeof flag === "string") return { value: flag, source: `--${spec.flag}` };
   const fromEnv = env[spec.env];
   if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, source: spec.env };
@@ -65,4 +64,17 @@ export function validate<K extends OptionKey>(key: K, raw: Raw): v.InferOutput<(
   const result = v.safeParse(spec.schema, raw.value);
   if (!result.success) fail(raw.source, raw.value, spec.expected);
   return result.output as v.InferOutput<(typeof OPTIONS)[K]["schema"]>;
+}
+
+/**
+ * `--cloudflared-arg` values are one argv element each, spaces included (`--origin-ca-pool=/etc/ca dir/p.pem`); only
+ * the CLOUDFLARED_ARGS variable, which cannot hold a list, is split on spaces.
+ */
+export function cloudflaredArgs(flags: Flags, env: Environment): string[] {
+  const values = flags["cloudflared-arg"];
+  if (!Array.isArray(values)) return validate("cloudflaredArgs", pick(flags, env, "cloudflaredArgs") as Raw);
+  return values.map((value) => {
+    if (typeof value !== "string" || value === "") fail("--cloudflared-arg", String(value), "a non-empty argument");
+    return value;
+  });
 }

@@ -94,11 +94,6 @@ describe("precedence", () => {
     });
   });
 
-  test("--cloudflared-arg repeats and overrides CLOUDFLARED_ARGS", () => {
-    const config = load(["--cloudflared-arg", "--loglevel", "--cloudflared-arg", "info"], { CLOUDFLARED_ARGS: "--x" });
-    expect(config.cloudflaredArgs).toEqual(["--loglevel", "info"]);
-  });
-
   test("listen address forms", () => {
     expect(load(["--listen", ":19000"]).listen.host).toBe("::");
     expect(load(["--listen", "127.0.0.1:19000"]).listen.host).toBe("127.0.0.1");
