@@ -28,6 +28,10 @@ export interface Config {
   readonly sendProxy: "off" | "v1" | "v2";
   readonly metricsListen: ListenAddress | null;
   readonly drainTimeoutMs: number;
+  /** Tunnels a plaintext CancelRequest is forwarded to; 0 refuses cancels. */
+  readonly cancelFanout: number;
+  readonly reusePort: boolean;
+  readonly workers: number;
 }
 
 export type LoadResult =
@@ -110,6 +114,9 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     sendProxy: values.sendProxy as Config["sendProxy"],
     metricsListen: metrics,
     drainTimeoutMs: values.drainTimeout as number,
+    cancelFanout: values.cancelFanout as number,
+    reusePort: values.reusePort as boolean,
+    workers: values.workers as number,
   };
   return { kind: "run", config };
 }

@@ -3,14 +3,19 @@ import * as v from "valibot";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
 import { isValidTemplate } from "../protocol/hostname.ts";
 import {
-  count, duration, oneOf, parseRange, parseSuffixes, parseTrusted, parsed, positiveDuration, type Schema, type TrustedProxies,
+  count, duration, flagSwitch, oneOf, parseRange, parseSuffixes, parseTrusted, parsed, positiveDuration, type Schema, type TrustedProxies,
 } from "./values.ts";
+
+/** Edge worker threads when neither --workers nor WORKERS is given (issue 11 sets the final value from measurements). */
+export const DEFAULT_WORKERS = 2;
+export const MAX_WORKERS = 64;
 
 export interface OptionSpec<T> {
   readonly flag: string;
   readonly env: string;
   /** The default as text, parsed by the same schema; undefined when derived from other values. */
   readonly fallback: string | undefined;
+  /** Empty for a switch: the flag takes no value, its variable takes true/false. */
   readonly metavar: string;
   readonly help: string;
   readonly expected: string;
@@ -88,6 +93,15 @@ export const OPTIONS = {
   drainTimeout: option({ flag: "drain-timeout", env: "DRAIN_TIMEOUT", fallback: "30s", metavar: "D",
     help: "on SIGTERM/SIGINT, let open connections finish for this long (0 = close them at once)",
     expected: "a duration like 30s or 1500ms", schema: duration }),
+  cancelFanout: option({ flag: "cancel-fanout", env: "CANCEL_FANOUT", fallback: "4", metavar: "N",
+    help: "tunnels a plaintext PostgreSQL CancelRequest is forwarded to, by client address (0 = refuse cancels)",
+    expected: "a whole number >= 0", schema: count(0) }),
+  reusePort: option({ flag: "reuse-port", env: "REUSE_PORT", fallback: "false", metavar: "",
+    help: "bind the client and admin listeners with SO_REUSEPORT, so a new process can start before the old one drains",
+    expected: "true or false (or 1 or 0)", schema: flagSwitch }),
+  workers: option({ flag: "workers", env: "WORKERS", fallback: String(DEFAULT_WORKERS), metavar: "N",
+    help: "edge threads accepting clients on the listen address",
+    expected: `a whole number 1-${MAX_WORKERS}`, schema: count(1, MAX_WORKERS) }),
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -21,7 +21,7 @@ export function fail(source: string, value: string, expected: string): never {
 
 export function readFlags(argv: readonly string[]): Flags {
   const options: ArgOptions = { help: { type: "boolean" }, version: { type: "boolean" } };
-  for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: "string" };
+  for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: spec.metavar === "" ? "boolean" : "string" };
   options["cloudflared-arg"] = { type: "string", multiple: true };
   try {
     return parseArgs({ args: joinValues(argv, options), options, strict: true, allowPositionals: false }).values;
@@ -54,6 +54,7 @@ export function pick(flags: Flags, env: Environment, key: OptionKey): Raw | unde
   const spec = OPTIONS[key];
   const flag = flags[spec.flag];
   if (typeof flag === "string") return { value: flag, source: `--${spec.flag}` };
+  if (flag === true) return { value: "true", source: `--${spec.flag}` };
   const fromEnv = env[spec.env];
   if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, source: spec.env };
   return spec.fallback === undefined ? undefined : { value: spec.fallback, source: `default of --${spec.flag}` };

@@ -21,10 +21,14 @@ export const positiveDuration = parsed((text) => {
   return ms !== undefined && ms > 0 ? ms : undefined;
 });
 
-/** A whole number of at least `min`, decimal digits only. */
-export const count = (min: number) => parsed((text) => (/^\d{1,9}$/.test(text) && Number(text) >= min ? Number(text) : undefined));
+/** A whole number from `min` to `max`, decimal digits only. */
+export const count = (min: number, max = 999_999_999) =>
+  parsed((text) => (/^\d{1,9}$/.test(text) && Number(text) >= min && Number(text) <= max ? Number(text) : undefined));
 
 export const oneOf = <const T extends string>(values: readonly T[]) => parsed((text) => values.find((value) => value === text));
+
+/** `true`/`1` or `false`/`0`, as systemd units and shells write switches. */
+export const flagSwitch = parsed((text) => (text === "true" || text === "1" ? true : text === "false" || text === "0" ? false : undefined));
 
 /** Comma-separated entries, spaces around them ignored, empty entries dropped. */
 export function list(text: string): string[] {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { loadConfig } from "../../src/config/load.ts";
-import { OPTIONS } from "../../src/config/options.ts";
+import { DEFAULT_WORKERS, MAX_WORKERS, OPTIONS } from "../../src/config/options.ts";
 import { load } from "./loading.ts";
 
 describe("defaults", () => {
@@ -27,6 +27,14 @@ describe("defaults", () => {
     expect(config.sendProxy).toBe("off");
     expect(config.metricsListen).toBeNull();
     expect(config.drainTimeoutMs).toBe(30_000);
+    expect(config.cancelFanout).toBe(4);
+    expect(config.reusePort).toBe(false);
+    expect(config.workers).toBe(DEFAULT_WORKERS);
+  });
+
+  test("the default worker count is a valid --workers value", () => {
+    expect(Number.isInteger(DEFAULT_WORKERS) && DEFAULT_WORKERS >= 1 && DEFAULT_WORKERS <= MAX_WORKERS).toBe(true);
+    expect(MAX_WORKERS).toBe(64);
   });
 });
 
@@ -63,6 +71,9 @@ describe("precedence", () => {
       SEND_PROXY: "v2",
       METRICS_LISTEN: "127.0.0.1:19090",
       DRAIN_TIMEOUT: "1m30s",
+      CANCEL_FANOUT: "0",
+      REUSE_PORT: "true",
+      WORKERS: "3",
     });
     expect(config.listen).toEqual({ host: "::1", port: 19002, text: "[::1]:19002" });
     expect(config.portRange).toEqual({ start: 21000, end: 21009 });
@@ -85,6 +96,9 @@ describe("precedence", () => {
     expect(config.sendProxy).toBe("v2");
     expect(config.metricsListen?.port).toBe(19090);
     expect(config.drainTimeoutMs).toBe(90_000);
+    expect(config.cancelFanout).toBe(0);
+    expect(config.reusePort).toBe(true);
+    expect(config.workers).toBe(3);
   });
 
   test("--port-range wins over the pair of variables", () => {
@@ -114,13 +128,17 @@ test("--help lists every flag with its environment variable and default", () => 
   const result = loadConfig(["--help"], {});
   if (result.kind !== "help") throw new Error("expected help");
   for (const spec of Object.values(OPTIONS)) {
-    expect(result.text).toContain(`--${spec.flag} `);
+    expect(result.text).toMatch(new RegExp(`^  --${spec.flag}( |$)`, "m"));
     for (const name of spec.env.split("/")) expect(result.text).toContain(name);
   }
   expect(result.text).toContain("default 300s");
   expect(result.text).toContain("default cft-{sni}");
   expect(result.text).toContain("default none (PROXY headers refused)");
   expect(result.text).toContain("default 20000-20100");
+  expect(result.text).toContain("env CANCEL_FANOUT; default 4");
+  expect(result.text).toContain("  --reuse-port\n");
+  expect(result.text).toContain("env REUSE_PORT (true or false); default false");
+  expect(result.text).toContain(`env WORKERS; default ${DEFAULT_WORKERS}`);
   expect(result.text).toContain("--version");
   expect(result.text).toContain("does not speak PROXY");
 });
