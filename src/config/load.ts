@@ -1,6 +1,7 @@
 // Configuration: flags > environment > defaults, each validated with valibot, then cross-checked, before anything listens.
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
 import { cloudflaredArgs, fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
+import { readTokenFile } from "./token-file.ts";
 import { normaliseSuffixes } from "../protocol/hostname.ts";
 import { helpText } from "./help.ts";
 
@@ -31,6 +32,10 @@ export interface Config {
   /** Tunnels a plaintext CancelRequest is forwarded to; 0 refuses cancels. */
   readonly cancelFanout: number;
   readonly reusePort: boolean;
+  /** Tunnel hostnames started at boot and pinned: lower-case, valid, no duplicates, at most maxTunnels. */
+  readonly warm: readonly string[];
+  /** The bearer token for admin POST/DELETE; null without --admin-token-file. Never log it. */
+  readonly adminToken: string | null;
   readonly workers: number;
 }
 
@@ -64,6 +69,14 @@ function portRange(flags: Flags, env: Environment) {
   return { start, end };
 }
 
+/** The only I/O of loading: the token is read once, here, so a bad file stops the start instead of the first POST. */
+function adminToken(raw: Raw | undefined): string | null {
+  if (raw === undefined) return null;
+  const result = readTokenFile(raw.value);
+  if ("problem" in result) fail(raw.source, raw.value, `a readable file holding the admin token (${result.problem})`);
+  return result.token;
+}
+
 export function loadConfig(argv: readonly string[], env: Environment): LoadResult {
   const flags = readFlags(argv);
   if (flags.help === true) return { kind: "help", text: helpText() };
@@ -91,6 +104,8 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
   }
   const maxTunnels = (values.maxTunnels as number | undefined) ?? rangeSize;
   if (maxTunnels > rangeSize) fail(raws.maxTunnels!.source, raws.maxTunnels!.value, `1 to ${rangeSize} (the size of the port range)`);
+  const warm = values.warm as string[];
+  if (warm.length > maxTunnels) fail(raws.warm!.source, raws.warm!.value, `at most ${maxTunnels} hostnames (--max-tunnels)`);
 
   const config: Config = {
     listen,
@@ -116,6 +131,8 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     drainTimeoutMs: values.drainTimeout as number,
     cancelFanout: values.cancelFanout as number,
     reusePort: values.reusePort as boolean,
+    warm,
+    adminToken: adminToken(raws.adminTokenFile),
     workers: values.workers as number,
   };
   return { kind: "run", config };

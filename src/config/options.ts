@@ -3,7 +3,8 @@ import * as v from "valibot";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
 import { isValidTemplate } from "../protocol/hostname.ts";
 import {
-  count, duration, flagSwitch, oneOf, parseRange, parseSuffixes, parseTrusted, parsed, positiveDuration, type Schema, type TrustedProxies,
+  count, duration, firstInvalidHostname, flagSwitch, hostnameList, oneOf, parseRange, parseSuffixes, parseTrusted, parsed,
+  positiveDuration, type Schema, type TrustedProxies,
 } from "./values.ts";
 
 /** Edge worker threads when neither --workers nor WORKERS is given (issue 11 sets the final value from measurements). */
@@ -18,13 +19,16 @@ export interface OptionSpec<T> {
   /** Empty for a switch: the flag takes no value, its variable takes true/false. */
   readonly metavar: string;
   readonly help: string;
-  readonly expected: string;
+  /** What a valid value looks like; a function when the message names the bad part of the value. */
+  readonly expected: string | ((value: string) => string);
   readonly schema: Schema<T>;
 }
 
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
 }
+
+const WARM_EXPECTED = "comma-separated tunnel hostnames like cft-db-1.example.com";
 
 export const OPTIONS = {
   listen: option({ flag: "listen", env: "LISTEN_ADDR", fallback: ":19000", metavar: "ADDR",
@@ -99,6 +103,16 @@ export const OPTIONS = {
   reusePort: option({ flag: "reuse-port", env: "REUSE_PORT", fallback: "false", metavar: "",
     help: "bind the client and admin listeners with SO_REUSEPORT, so a new process can start before the old one drains",
     expected: "true or false (or 1 or 0)", schema: flagSwitch }),
+  warm: option({ flag: "warm", env: "WARM_TUNNELS", fallback: "", metavar: "LIST",
+    help: "tunnel hostnames started at boot and pinned (comma-separated; count against --max-tunnels)",
+    expected: (text) => {
+      const bad = firstInvalidHostname(text);
+      return bad === undefined ? WARM_EXPECTED : `${WARM_EXPECTED} (${JSON.stringify(bad)} is not a valid hostname)`;
+    },
+    schema: parsed((text) => (firstInvalidHostname(text) === undefined ? hostnameList(text) : undefined)) }),
+  adminTokenFile: option({ flag: "admin-token-file", env: "ADMIN_TOKEN_FILE", fallback: undefined, metavar: "P",
+    help: "file holding the bearer token admin POST/DELETE require, read at start (without one: loopback admin only)",
+    expected: "a path to a file holding the admin token", schema: v.pipe(v.string(), v.minLength(1)) }),
   workers: option({ flag: "workers", env: "WORKERS", fallback: String(DEFAULT_WORKERS), metavar: "N",
     help: "edge threads accepting clients on the listen address",
     expected: `a whole number 1-${MAX_WORKERS}`, schema: count(1, MAX_WORKERS) }),

@@ -2,6 +2,7 @@
 import * as v from "valibot";
 import { isIP } from "node:net";
 import { parseDuration } from "./duration.ts";
+import { isValidHostname } from "../protocol/hostname.ts";
 
 export type Schema<T> = v.GenericSchema<string, T>;
 
@@ -36,6 +37,15 @@ export function list(text: string): string[] {
     .split(",")
     .map((entry) => entry.trim())
     .filter((entry) => entry !== "");
+}
+
+/** Tunnel hostnames (`--warm`): lower-cased, duplicates dropped, order kept. */
+export function hostnameList(text: string): string[] {
+  return [...new Set(list(text).map((entry) => entry.toLowerCase()))];
+}
+
+export function firstInvalidHostname(text: string): string | undefined {
+  return hostnameList(text).find((name) => !isValidHostname(name));
 }
 
 const SUFFIX = /^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;

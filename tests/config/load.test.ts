@@ -29,6 +29,8 @@ describe("defaults", () => {
     expect(config.drainTimeoutMs).toBe(30_000);
     expect(config.cancelFanout).toBe(4);
     expect(config.reusePort).toBe(false);
+    expect(config.warm).toEqual([]);
+    expect(config.adminToken).toBeNull();
     expect(config.workers).toBe(DEFAULT_WORKERS);
   });
 
@@ -73,6 +75,7 @@ describe("precedence", () => {
       DRAIN_TIMEOUT: "1m30s",
       CANCEL_FANOUT: "0",
       REUSE_PORT: "true",
+      WARM_TUNNELS: "cft-db-1.example.com, CFT-DB-2.example.com",
       WORKERS: "3",
     });
     expect(config.listen).toEqual({ host: "::1", port: 19002, text: "[::1]:19002" });
@@ -98,6 +101,7 @@ describe("precedence", () => {
     expect(config.drainTimeoutMs).toBe(90_000);
     expect(config.cancelFanout).toBe(0);
     expect(config.reusePort).toBe(true);
+    expect(config.warm).toEqual(["cft-db-1.example.com", "cft-db-2.example.com"]);
     expect(config.workers).toBe(3);
   });
 
@@ -138,6 +142,8 @@ test("--help lists every flag with its environment variable and default", () => 
   expect(result.text).toContain("env CANCEL_FANOUT; default 4");
   expect(result.text).toContain("  --reuse-port\n");
   expect(result.text).toContain("env REUSE_PORT (true or false); default false");
+  expect(result.text).toContain("env WARM_TUNNELS; default none");
+  expect(result.text).toContain("env ADMIN_TOKEN_FILE; default none");
   expect(result.text).toContain(`env WORKERS; default ${DEFAULT_WORKERS}`);
   expect(result.text).toContain("--version");
   expect(result.text).toContain("does not speak PROXY");
