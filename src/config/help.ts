@@ -23,9 +23,9 @@ export function helpText(): string {
     seen.add(spec.flag);
     const fallback = spec.flag === "port-range" ? "20000-20100" : spec.fallback === undefined ? "" : spec.fallback;
     const shown = fallback === "" ? defaultWord(spec.flag) : fallback;
-    rows.push(`  --${spec.flag} ${spec.metavar}`);
+    rows.push(spec.metavar === "" ? `  --${spec.flag}` : `  --${spec.flag} ${spec.metavar}`);
     rows.push(`      ${spec.help}`);
-    rows.push(`      env ${spec.env}; default ${shown}`);
+    rows.push(`      env ${spec.env}${spec.metavar === "" ? " (true or false)" : ""}; default ${shown}`);
   }
   rows.push("  --help", "      print this help", "  --version", "      print the version");
   return `${USAGE}\n${rows.join("\n")}\n${NOTES}`;

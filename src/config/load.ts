@@ -1,10 +1,11 @@
-// Configuration: flags (node:util parseArgs) > environment > defaults, validated with valibot before anything listens.
-import { parseArgs } from "node:util";
-import * as v from "valibot";
-import { ProxyError } from "../errors.ts";
+// Configuration: flags > environment > defaults, each validated with valibot, then cross-checked, before anything listens.
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
-import { normaliseSuffixes } from "../edge/route.ts";
+import { cloudflaredArgs, fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
+import { readTokenFile } from "./token-file.ts";
+import { normaliseSuffixes } from "../protocol/hostname.ts";
 import { helpText } from "./help.ts";
+
+export type { Environment };
 
 export interface Config {
   readonly listen: ListenAddress;
@@ -28,7 +29,14 @@ export interface Config {
   readonly sendProxy: "off" | "v1" | "v2";
   readonly metricsListen: ListenAddress | null;
   readonly drainTimeoutMs: number;
+  /** Tunnels a plaintext CancelRequest is forwarded to; 0 refuses cancels. */
   readonly cancelFanout: number;
+  readonly reusePort: boolean;
+  /** Tunnel hostnames started at boot and pinned: lower-case, valid, no duplicates, at most maxTunnels. */
+  readonly warm: readonly string[];
+  /** The bearer token for admin POST/DELETE; null without --admin-token-file. Never log it. */
+  readonly adminToken: string | null;
+  readonly workers: number;
 }
 
 export type LoadResult =
@@ -36,68 +44,10 @@ export type LoadResult =
   | { readonly kind: "help"; readonly text: string }
   | { readonly kind: "version" };
 
-export type Environment = Readonly<Record<string, string | undefined>>;
+/** Options read and validated one by one; the port range and cloudflared arguments have their own rules. */
+const PLAIN_KEYS = (Object.keys(OPTIONS) as OptionKey[]).filter((key) => !key.startsWith("portRange") && key !== "cloudflaredArgs");
 
-type Raw = { value: string; source: string };
-
-const PLAIN_KEYS = (Object.keys(OPTIONS) as OptionKey[]).filter((key) => !key.startsWith("portRange"));
-
-function fail(source: string, value: string, expected: string): never {
-  throw new ProxyError("config_invalid", `invalid ${source} ${JSON.stringify(value)}: expected ${expected}`);
-}
-
-function readFlags(argv: readonly string[]) {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
-    help: { type: "boolean" },
-    version: { type: "boolean" },
-  };
-  for (const spec of Object.values(OPTIONS)) options[spec.flag] = { type: "string" };
-  options["cloudflared-arg"] = { type: "string", multiple: true };
-  try {
-    return parseArgs({ args: joinValues(argv, options), options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    const reason = (error as Error).message.split("\n")[0] ?? String(error);
-    throw new ProxyError("config_invalid", `invalid command line: ${reason} (see --help)`);
-  }
-}
-
-/**
- * `--flag value` becomes `--flag=value` for string flags, so values that start with a dash (`--cloudflared-arg --loglevel`,
- * `--max-restarts -1`) reach validation instead of being mistaken for flags.
- */
-function joinValues(argv: readonly string[], options: Record<string, { type: string }>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    const next = argv[i + 1];
-    if (arg.startsWith("--") && options[arg.slice(2)]?.type === "string" && next !== undefined) {
-      out.push(`${arg}=${next}`);
-      i++;
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
-}
-
-function pick(flags: Record<string, unknown>, env: Environment, key: OptionKey): Raw | undefined {
-  const spec = OPTIONS[key];
-  const flag = flags[spec.flag];
-  if (key === "cloudflaredArgs" && Array.isArray(flag)) return { value: flag.join(" "), source: `--${spec.flag}` };
-  if (typeof flag === "string") return { value: flag, source: `--${spec.flag}` };
-  const fromEnv = env[spec.env];
-  if (fromEnv !== undefined && fromEnv !== "") return { value: fromEnv, source: spec.env };
-  return spec.fallback === undefined ? undefined : { value: spec.fallback, source: `default of --${spec.flag}` };
-}
-
-function validate<K extends OptionKey>(key: K, raw: Raw): v.InferOutput<(typeof OPTIONS)[K]["schema"]> {
-  const spec = OPTIONS[key];
-  const result = v.safeParse(spec.schema, raw.value);
-  if (!result.success) fail(raw.source, raw.value, spec.expected);
-  return result.output as v.InferOutput<(typeof OPTIONS)[K]["schema"]>;
-}
-
-function portRange(flags: Record<string, unknown>, env: Environment) {
+function portRange(flags: Flags, env: Environment) {
   const flag = flags["port-range"];
   let start: number;
   let end: number;
@@ -116,7 +66,15 @@ function portRange(flags: Record<string, unknown>, env: Environment) {
   }
   if (start < 1 || end > 65535) fail(source.source, source.value, "ports 1-65535");
   if (start > end) fail(source.source, source.value, "a range whose start is not above its end");
-  return { start, end, raw: source };
+  return { start, end };
+}
+
+/** The only I/O of loading: the token is read once, here, so a bad file stops the start instead of the first POST. */
+function adminToken(raw: Raw | undefined): string | null {
+  if (raw === undefined) return null;
+  const result = readTokenFile(raw.value);
+  if ("problem" in result) fail(raw.source, raw.value, `a readable file holding the admin token (${result.problem})`);
+  return result.token;
 }
 
 export function loadConfig(argv: readonly string[], env: Environment): LoadResult {
@@ -146,10 +104,12 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
   }
   const maxTunnels = (values.maxTunnels as number | undefined) ?? rangeSize;
   if (maxTunnels > rangeSize) fail(raws.maxTunnels!.source, raws.maxTunnels!.value, `1 to ${rangeSize} (the size of the port range)`);
+  const warm = values.warm as string[];
+  if (warm.length > maxTunnels) fail(raws.warm!.source, raws.warm!.value, `at most ${maxTunnels} hostnames (--max-tunnels)`);
 
   const config: Config = {
     listen,
-    portRange: { start: range.start, end: range.end },
+    portRange: range,
     idleTimeoutMs: values.idleTimeout as number,
     startupTimeoutMs: values.startupTimeout as number,
     helloTimeoutMs: values.helloTimeout as number,
@@ -158,7 +118,7 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     logFormat: values.logFormat as Config["logFormat"],
     logLevel: values.logLevel as Config["logLevel"],
     cloudflaredPath: values.cloudflaredPath as string,
-    cloudflaredArgs: values.cloudflaredArgs as string[],
+    cloudflaredArgs: cloudflaredArgs(flags, env),
     hostnameTemplate: values.hostnameTemplate as string,
     onNoSni: values.onNoSni as Config["onNoSni"],
     allowSniSuffix: normaliseSuffixes(values.allowSniSuffix as string[]),
@@ -169,7 +129,11 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     sendProxy: values.sendProxy as Config["sendProxy"],
     metricsListen: metrics,
     drainTimeoutMs: values.drainTimeout as number,
-    cancelFanout: 4,
+    cancelFanout: values.cancelFanout as number,
+    reusePort: values.reusePort as boolean,
+    warm,
+    adminToken: adminToken(raws.adminTokenFile),
+    workers: values.workers as number,
   };
   return { kind: "run", config };
 }

@@ -1,67 +1,34 @@
 // Every flag of DESIGN §3: its environment variable, default, help text and the valibot schema for its value.
 import * as v from "valibot";
-import { isIP } from "node:net";
-import { parseDuration } from "./duration.ts";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
-import { isValidTemplate } from "../edge/route.ts";
+import { isValidTemplate } from "../protocol/hostname.ts";
+import {
+  count, duration, firstInvalidHostname, flagSwitch, hostnameList, oneOf, parseRange, parseSuffixes, parseTrusted, parsed,
+  positiveDuration, type Schema, type TrustedProxies,
+} from "./values.ts";
 
-type Schema<T> = v.GenericSchema<string, T>;
+/** Edge worker threads when neither --workers nor WORKERS is given (issue 11 sets the final value from measurements). */
+export const DEFAULT_WORKERS = 2;
+export const MAX_WORKERS = 64;
 
 export interface OptionSpec<T> {
   readonly flag: string;
   readonly env: string;
   /** The default as text, parsed by the same schema; undefined when derived from other values. */
   readonly fallback: string | undefined;
+  /** Empty for a switch: the flag takes no value, its variable takes true/false. */
   readonly metavar: string;
   readonly help: string;
-  readonly expected: string;
+  /** What a valid value looks like; a function when the message names the bad part of the value. */
+  readonly expected: string | ((value: string) => string);
   readonly schema: Schema<T>;
-}
-
-function parsed<T>(parse: (text: string) => T | undefined): Schema<T> {
-  return v.pipe(
-    v.string(),
-    v.check((text) => parse(text) !== undefined),
-    v.transform((text) => parse(text) as T),
-  );
-}
-
-const duration = parsed(parseDuration);
-const count = (min: number) => parsed((text) => (/^\d{1,9}$/.test(text) && Number(text) >= min ? Number(text) : undefined));
-const oneOf = <const T extends string>(values: readonly T[]) => parsed((text) => values.find((value) => value === text));
-const list = (text: string) =>
-  text
-    .split(",")
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== "");
-
-const SUFFIX = /^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
-const CIDR = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/;
-
-function isCidr(entry: string): boolean {
-  const match = CIDR.exec(entry);
-  if (!match) return false;
-  const family = isIP(match[1] as string);
-  if (family === 0) return false;
-  return match[2] === undefined || Number(match[2]) <= (family === 4 ? 32 : 128);
-}
-
-export type TrustedProxies = { readonly any: true } | { readonly any: false; readonly entries: readonly string[] };
-
-function parseTrusted(text: string): TrustedProxies | undefined {
-  const entries = list(text);
-  if (entries.length === 1 && entries[0] === "any") return { any: true };
-  return entries.every(isCidr) ? { any: false, entries } : undefined;
-}
-
-function parseRange(text: string): { start: number; end: number } | undefined {
-  const match = /^(\d{1,5})-(\d{1,5})$/.exec(text);
-  return match ? { start: Number(match[1]), end: Number(match[2]) } : undefined;
 }
 
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
 }
+
+const WARM_EXPECTED = "comma-separated tunnel hostnames like cft-db-1.example.com";
 
 export const OPTIONS = {
   listen: option({ flag: "listen", env: "LISTEN_ADDR", fallback: ":19000", metavar: "ADDR",
@@ -75,17 +42,17 @@ export const OPTIONS = {
   portRangeEnd: option({ flag: "port-range", env: "PORT_RANGE_END", fallback: "20100", metavar: "PORT",
     help: "", expected: "a port number 1-65535", schema: count(0) }),
   idleTimeout: option({ flag: "idle-timeout", env: "IDLE_TIMEOUT", fallback: "300s", metavar: "D",
-    help: "stop a tunnel this long after its last connection closed",
+    help: "stop a tunnel this long after its last connection closed (0 = at once)",
     expected: "a duration like 300s or 1500ms", schema: duration }),
   startupTimeout: option({ flag: "startup-timeout", env: "STARTUP_TIMEOUT", fallback: "15s", metavar: "D",
     help: "give up on a tunnel that is not listening after this long",
-    expected: "a duration like 15s or 1500ms", schema: duration }),
+    expected: "a duration above 0 like 15s or 1500ms", schema: positiveDuration }),
   helloTimeout: option({ flag: "hello-timeout", env: "READ_HELLO_TIMEOUT", fallback: "10s", metavar: "D",
     help: "close a client that has not sent a complete ClientHello this long after accept",
-    expected: "a duration like 10s or 1500ms", schema: duration }),
+    expected: "a duration above 0 like 10s or 1500ms", schema: positiveDuration }),
   restartBackoff: option({ flag: "restart-backoff", env: "RESTART_BACKOFF", fallback: "2s", metavar: "D",
     help: "wait this long x attempt before restarting a crashed tunnel; also the cooldown after a failed start",
-    expected: "a duration like 2s or 1500ms", schema: duration }),
+    expected: "a duration above 0 like 2s or 1500ms", schema: positiveDuration }),
   maxRestarts: option({ flag: "max-restarts", env: "MAX_RESTARTS", fallback: "3", metavar: "N",
     help: "restarts in a row before a tunnel is marked failed",
     expected: "a whole number >= 0", schema: count(0) }),
@@ -98,7 +65,7 @@ export const OPTIONS = {
     help: "cloudflared executable (looked up on PATH)", expected: "a non-empty path",
     schema: v.pipe(v.string(), v.minLength(1)) }),
   cloudflaredArgs: option({ flag: "cloudflared-arg", env: "CLOUDFLARED_ARGS", fallback: "", metavar: "ARG",
-    help: "extra argument for cloudflared (repeatable; the variable is space-separated)",
+    help: "extra argument for cloudflared, one per flag (repeatable; the variable is space-separated)",
     expected: "arguments", schema: v.pipe(v.string(), v.transform((text) => text.split(" ").filter((a) => a !== ""))) }),
   hostnameTemplate: option({ flag: "hostname-template", env: "HOSTNAME_TEMPLATE", fallback: "cft-{sni}", metavar: "T",
     help: "tunnel hostname from the SNI: {sni}, {first} (first label), {rest} (the other labels)",
@@ -110,7 +77,7 @@ export const OPTIONS = {
   allowSniSuffix: option({ flag: "allow-sni-suffix", env: "ALLOW_SNI_SUFFIX", fallback: "", metavar: "LIST",
     help: "comma-separated domain suffixes the SNI must end in (default: any)",
     expected: "comma-separated domain suffixes like .example.com",
-    schema: parsed((text) => { const entries = list(text); return entries.every((e) => SUFFIX.test(e)) ? entries : undefined; }) }),
+    schema: parsed(parseSuffixes) }),
   maxTunnels: option({ flag: "max-tunnels", env: "MAX_TUNNELS", fallback: undefined, metavar: "N",
     help: "tunnel processes running at once (default: size of the port range)",
     expected: "a whole number >= 1", schema: count(1) }),
@@ -128,9 +95,28 @@ export const OPTIONS = {
     help: "address of the admin server (/metrics, /healthz, /tunnels); usually 127.0.0.1:19090 (default: off)",
     expected: "an address like 127.0.0.1:19090", schema: parsed((t) => (t === "" ? null : parseListenAddress(t))) }),
   drainTimeout: option({ flag: "drain-timeout", env: "DRAIN_TIMEOUT", fallback: "30s", metavar: "D",
-    help: "on SIGTERM/SIGINT, let open connections finish for this long",
+    help: "on SIGTERM/SIGINT, let open connections finish for this long (0 = close them at once)",
     expected: "a duration like 30s or 1500ms", schema: duration }),
+  cancelFanout: option({ flag: "cancel-fanout", env: "CANCEL_FANOUT", fallback: "4", metavar: "N",
+    help: "tunnels a plaintext PostgreSQL CancelRequest is forwarded to, by client address (0 = refuse cancels)",
+    expected: "a whole number >= 0", schema: count(0) }),
+  reusePort: option({ flag: "reuse-port", env: "REUSE_PORT", fallback: "false", metavar: "",
+    help: "bind the client and admin listeners with SO_REUSEPORT, so a new process can start before the old one drains",
+    expected: "true or false (or 1 or 0)", schema: flagSwitch }),
+  warm: option({ flag: "warm", env: "WARM_TUNNELS", fallback: "", metavar: "LIST",
+    help: "tunnel hostnames started at boot and pinned (comma-separated; count against --max-tunnels)",
+    expected: (text) => {
+      const bad = firstInvalidHostname(text);
+      return bad === undefined ? WARM_EXPECTED : `${WARM_EXPECTED} (${JSON.stringify(bad)} is not a valid hostname)`;
+    },
+    schema: parsed((text) => (firstInvalidHostname(text) === undefined ? hostnameList(text) : undefined)) }),
+  adminTokenFile: option({ flag: "admin-token-file", env: "ADMIN_TOKEN_FILE", fallback: undefined, metavar: "P",
+    help: "file holding the bearer token admin POST/DELETE require, read at start (without one: loopback admin only)",
+    expected: "a path to a file holding the admin token", schema: v.pipe(v.string(), v.minLength(1)) }),
+  workers: option({ flag: "workers", env: "WORKERS", fallback: String(DEFAULT_WORKERS), metavar: "N",
+    help: "edge threads accepting clients on the listen address",
+    expected: `a whole number 1-${MAX_WORKERS}`, schema: count(1, MAX_WORKERS) }),
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;
-export type { ListenAddress };
+export type { ListenAddress, TrustedProxies };

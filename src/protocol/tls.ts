@@ -177,10 +177,17 @@ function parseAlpn(body: Uint8Array, start: number, end: number): string[] | und
   return protocols;
 }
 
-/** A fatal TLS alert record (TLS 1.0 record version, understood by every client). */
+/** RFC 8446 §5.1: every record but the first ClientHello carries legacy_record_version 0x0303. */
+const ALERT_RECORD_VERSION = [3, 3] as const;
+const ALERT_LEVEL_FATAL = 2;
+const ALERT_LENGTH = 2;
+
+/** A fatal TLS alert record, built once at load time. */
 function fatalAlert(description: number): Uint8Array {
-  return new Uint8Array([CONTENT_TYPE_ALERT, 3, 1, 0, 2, 2, description]);
+  return new Uint8Array([CONTENT_TYPE_ALERT, ...ALERT_RECORD_VERSION, 0, ALERT_LENGTH, ALERT_LEVEL_FATAL, description]);
 }
 
+/** RFC 6066 §3: the server does not recognise the name the client asked for (112). */
 export const ALERT_UNRECOGNIZED_NAME = fatalAlert(112);
+/** RFC 8446 §6.2: an error unrelated to the peer (80), here a tunnel that could not be reached. */
 export const ALERT_INTERNAL_ERROR = fatalAlert(80);

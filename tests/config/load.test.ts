@@ -1,23 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { loadConfig, type Config, type Environment } from "../../src/config/load.ts";
-import { isProxyError } from "../../src/errors.ts";
-import { OPTIONS } from "../../src/config/options.ts";
-
-function load(argv: string[] = [], env: Environment = {}): Config {
-  const result = loadConfig(argv, env);
-  if (result.kind !== "run") throw new Error(`expected run, got ${result.kind}`);
-  return result.config;
-}
-
-function errorOf(argv: string[], env: Environment = {}): string {
-  try {
-    loadConfig(argv, env);
-  } catch (error) {
-    if (isProxyError(error, "config_invalid")) return error.message;
-    throw error;
-  }
-  throw new Error("expected a configuration error");
-}
+import { loadConfig } from "../../src/config/load.ts";
+import { DEFAULT_WORKERS, MAX_WORKERS, OPTIONS } from "../../src/config/options.ts";
+import { load } from "./loading.ts";
 
 describe("defaults", () => {
   test("match DESIGN §3", () => {
@@ -43,6 +27,16 @@ describe("defaults", () => {
     expect(config.sendProxy).toBe("off");
     expect(config.metricsListen).toBeNull();
     expect(config.drainTimeoutMs).toBe(30_000);
+    expect(config.cancelFanout).toBe(4);
+    expect(config.reusePort).toBe(false);
+    expect(config.warm).toEqual([]);
+    expect(config.adminToken).toBeNull();
+    expect(config.workers).toBe(DEFAULT_WORKERS);
+  });
+
+  test("the default worker count is a valid --workers value", () => {
+    expect(Number.isInteger(DEFAULT_WORKERS) && DEFAULT_WORKERS >= 1 && DEFAULT_WORKERS <= MAX_WORKERS).toBe(true);
+    expect(MAX_WORKERS).toBe(64);
   });
 });
 
@@ -79,6 +73,10 @@ describe("precedence", () => {
       SEND_PROXY: "v2",
       METRICS_LISTEN: "127.0.0.1:19090",
       DRAIN_TIMEOUT: "1m30s",
+      CANCEL_FANOUT: "0",
+      REUSE_PORT: "true",
+      WARM_TUNNELS: "cft-db-1.example.com, CFT-DB-2.example.com",
+      WORKERS: "3",
     });
     expect(config.listen).toEqual({ host: "::1", port: 19002, text: "[::1]:19002" });
     expect(config.portRange).toEqual({ start: 21000, end: 21009 });
@@ -101,6 +99,10 @@ describe("precedence", () => {
     expect(config.sendProxy).toBe("v2");
     expect(config.metricsListen?.port).toBe(19090);
     expect(config.drainTimeoutMs).toBe(90_000);
+    expect(config.cancelFanout).toBe(0);
+    expect(config.reusePort).toBe(true);
+    expect(config.warm).toEqual(["cft-db-1.example.com", "cft-db-2.example.com"]);
+    expect(config.workers).toBe(3);
   });
 
   test("--port-range wins over the pair of variables", () => {
@@ -108,11 +110,6 @@ describe("precedence", () => {
       start: 25000,
       end: 25009,
     });
-  });
-
-  test("--cloudflared-arg repeats and overrides CLOUDFLARED_ARGS", () => {
-    const config = load(["--cloudflared-arg", "--loglevel", "--cloudflared-arg", "info"], { CLOUDFLARED_ARGS: "--x" });
-    expect(config.cloudflaredArgs).toEqual(["--loglevel", "info"]);
   });
 
   test("listen address forms", () => {
@@ -131,64 +128,23 @@ describe("precedence", () => {
   });
 });
 
-describe("invalid values name the flag or variable, the value and what is expected", () => {
-  test.each([
-    [["--idle-timeout", "banana"], {}, 'invalid --idle-timeout "banana": expected a duration like 300s or 1500ms'],
-    [[], { IDLE_TIMEOUT: "banana" }, 'invalid IDLE_TIMEOUT "banana": expected a duration'],
-    [["--startup-timeout", "-1s"], {}, 'invalid --startup-timeout "-1s"'],
-    [[], { READ_HELLO_TIMEOUT: "10 s" }, 'invalid READ_HELLO_TIMEOUT "10 s"'],
-    [["--restart-backoff", "x"], {}, 'invalid --restart-backoff "x"'],
-    [["--drain-timeout", "1y"], {}, 'invalid --drain-timeout "1y"'],
-    [["--max-restarts", "-1"], {}, 'invalid --max-restarts "-1": expected a whole number >= 0'],
-    [[], { MAX_RESTARTS: "three" }, 'invalid MAX_RESTARTS "three"'],
-    [["--log-format", "xml"], {}, 'invalid --log-format "xml": expected plain or json'],
-    [[], { LOG_LEVEL: "verbose" }, 'invalid LOG_LEVEL "verbose": expected debug, info, warn or error'],
-    [["--on-no-sni", "drop"], {}, 'invalid --on-no-sni "drop": expected reject or ok'],
-    [["--send-proxy", "v3"], {}, 'invalid --send-proxy "v3": expected off, v1 or v2'],
-    [["--listen", "19000"], {}, 'invalid --listen "19000": expected an address like :19000'],
-    [["--listen", ":99999"], {}, 'invalid --listen ":99999"'],
-    [[], { LISTEN_ADDR: "[::1:19000" }, 'invalid LISTEN_ADDR "[::1:19000"'],
-    [["--port-range", "20000"], {}, 'invalid --port-range "20000": expected a range like 20000-20100'],
-    [["--port-range", "20100-20000"], {}, 'invalid --port-range "20100-20000": expected a range whose start is not above its end'],
-    [["--port-range", "0-10"], {}, 'invalid --port-range "0-10": expected ports 1-65535'],
-    [["--port-range", "65000-70000"], {}, 'invalid --port-range "65000-70000": expected ports 1-65535'],
-    [[], { PORT_RANGE_START: "abc" }, 'invalid PORT_RANGE_START "abc"'],
-    [[], { PORT_RANGE_END: "70000" }, 'invalid PORT_RANGE_END "70000": expected a port number 1-65535'],
-    [["--listen", ":20050"], {}, 'invalid --listen ":20050": expected a port outside the tunnel port range 20000-20100'],
-    [["--max-tunnels", "200"], {}, 'invalid --max-tunnels "200": expected 1 to 101 (the size of the port range)'],
-    [["--max-tunnels", "0"], {}, 'invalid --max-tunnels "0": expected a whole number >= 1'],
-    [["--max-connections", "lots"], {}, 'invalid --max-connections "lots"'],
-    [[], { MAX_CONNS_PER_IP: "1.5" }, 'invalid MAX_CONNS_PER_IP "1.5"'],
-    [["--hostname-template", "cft-{host}"], {}, 'invalid --hostname-template "cft-{host}"'],
-    [["--hostname-template", "bad_{sni}"], {}, 'invalid --hostname-template "bad_{sni}"'],
-    [["--allow-sni-suffix", "good.test,bad suffix"], {}, 'invalid --allow-sni-suffix "good.test,bad suffix"'],
-    [["--trusted-proxies", "10.0.0.0/33"], {}, 'invalid --trusted-proxies "10.0.0.0/33"'],
-    [[], { TRUSTED_PROXIES: "everyone" }, 'invalid TRUSTED_PROXIES "everyone"'],
-    [["--metrics-listen", "19000"], {}, 'invalid --metrics-listen "19000"'],
-    [["--metrics-listen", ":19000"], {}, 'invalid --metrics-listen ":19000": expected a port other than the listen port'],
-    [["--cloudflared-path", ""], {}, 'invalid --cloudflared-path ""'],
-  ] as [string[], Environment, string][])("%p %p", (argv, env, message) => {
-    expect(errorOf(argv, env)).toStartWith(message);
-  });
-
-  test("unknown flags and missing values are one clear line", () => {
-    expect(errorOf(["--bogus"])).toMatch(/^invalid command line: .*--bogus.*\(see --help\)$/);
-    expect(errorOf(["--idle-timeout"])).toMatch(/^invalid command line: .*idle-timeout/);
-    expect(errorOf(["extra"])).toMatch(/^invalid command line/);
-  });
-});
-
 test("--help lists every flag with its environment variable and default", () => {
   const result = loadConfig(["--help"], {});
   if (result.kind !== "help") throw new Error("expected help");
   for (const spec of Object.values(OPTIONS)) {
-    expect(result.text).toContain(`--${spec.flag} `);
+    expect(result.text).toMatch(new RegExp(`^  --${spec.flag}( |$)`, "m"));
     for (const name of spec.env.split("/")) expect(result.text).toContain(name);
   }
   expect(result.text).toContain("default 300s");
   expect(result.text).toContain("default cft-{sni}");
   expect(result.text).toContain("default none (PROXY headers refused)");
   expect(result.text).toContain("default 20000-20100");
+  expect(result.text).toContain("env CANCEL_FANOUT; default 4");
+  expect(result.text).toContain("  --reuse-port\n");
+  expect(result.text).toContain("env REUSE_PORT (true or false); default false");
+  expect(result.text).toContain("env WARM_TUNNELS; default none");
+  expect(result.text).toContain("env ADMIN_TOKEN_FILE; default none");
+  expect(result.text).toContain(`env WORKERS; default ${DEFAULT_WORKERS}`);
   expect(result.text).toContain("--version");
   expect(result.text).toContain("does not speak PROXY");
 });

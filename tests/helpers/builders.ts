@@ -107,6 +107,13 @@ export function proxyV2(options: {
     .done();
 }
 
+/** Bytes from hex text (`"0d 0a 0d 0a"`), for expected values quoted from a spec; spaces are ignored. */
+export function hex(text: string): Uint8Array {
+  const digits = text.replace(/\s+/g, "");
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(digits)) throw new Error(`not hex: ${text}`);
+  return new Uint8Array(digits.match(/../g)?.map((pair) => parseInt(pair, 16)) ?? []);
+}
+
 export function ipv4Addresses(src: number[], dst: number[], sport: number, dport: number): Uint8Array {
   return new Writer().bytes(new Uint8Array(src)).bytes(new Uint8Array(dst)).u16(sport).u16(dport).done();
 }

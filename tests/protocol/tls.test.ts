@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { MAX_RECORD_LENGTH, parseClientHelloRecords, type ClientHello } from "../../src/protocol/tls.ts";
+import { ALERT_INTERNAL_ERROR, ALERT_UNRECOGNIZED_NAME, parseClientHelloRecords, type ClientHello } from "../../src/protocol/tls.ts";
 import type { ParseResult } from "../../src/protocol/result.ts";
 import { clientHello, fixture, records, rng, Writer } from "../helpers/builders.ts";
 
@@ -96,7 +96,6 @@ describe("malformed input is invalid, never an exception", () => {
     ["not a handshake record", withByte(0, 23), "not_handshake"],
     ["SSLv2-style version", withByte(1, 2), "bad_version"],
     ["empty record", new Uint8Array([22, 3, 1, 0, 0]), "empty_record"],
-    ["record over 2^14+2048", new Writer().u8(22).u16(0x0301).u16(MAX_RECORD_LENGTH + 1).done(), "record_too_long"],
     ["ServerHello instead of ClientHello", withByte(5, 2), "not_client_hello"],
     ["hello longer than 64 KiB", new Writer().u8(22).u16(0x0301).u16(4).u8(1).u24(65537).done(), "hello_too_long"],
   ] as [string, Uint8Array, string][])("%s", (_, input, code) => {
@@ -131,5 +130,38 @@ describe("malformed input is invalid, never an exception", () => {
         expect(parseClientHelloRecords(padded)).toEqual(result);
       }
     }
+  });
+});
+
+describe("record length cap: 2^14 + 2048 = 18432 bytes of payload (RFC 8446 §5.2)", () => {
+  /** A ClientHello handshake message of exactly `length` bytes, grown with the padding extension. */
+  function helloOfLength(length: number): Uint8Array {
+    const base = clientHello({ names: ["cap.example.test"], padding: 1 }).length;
+    const hello = clientHello({ names: ["cap.example.test"], padding: 1 + length - base });
+    expect(hello.length).toBe(length);
+    return hello;
+  }
+
+  test("a record of exactly 18432 bytes is accepted", () => {
+    const input = new Writer().bytes(new Uint8Array([0x16, 0x03, 0x01, 0x48, 0x00])).bytes(helloOfLength(18432)).done();
+    const result = parseClientHelloRecords(input);
+    expect(result.kind === "done" && [result.value.serverName, result.consumed]).toEqual(["cap.example.test", 5 + 18432]);
+  });
+
+  test("a record of 18433 bytes is refused from its header alone, and with its payload", () => {
+    const header = new Uint8Array([0x16, 0x03, 0x01, 0x48, 0x01]);
+    expect(parseClientHelloRecords(header)).toEqual({ kind: "invalid", code: "record_too_long" });
+    const whole = new Writer().bytes(header).bytes(helloOfLength(18433)).done();
+    expect(parseClientHelloRecords(whole)).toEqual({ kind: "invalid", code: "record_too_long" });
+  });
+});
+
+describe("fatal alerts are TLS records with record version 0x0303 (RFC 8446 §5.1, §6)", () => {
+  test("unrecognized_name (112) is 15 03 03 00 02 02 70", () => {
+    expect(ALERT_UNRECOGNIZED_NAME).toEqual(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70]));
+  });
+
+  test("internal_error (80) is 15 03 03 00 02 02 50", () => {
+    expect(ALERT_INTERNAL_ERROR).toEqual(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]));
   });
 });
