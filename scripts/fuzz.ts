@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { fuzzCases, runFuzz } from "../tests/helpers/fuzz-cases.ts";
 import { startProxy } from "../tests/helpers/proxy-process.ts";
 import { metric, openFds, scrape } from "../tests/helpers/admin.ts";
-import { isValidHostname } from "../src/edge/route.ts";
+import { isValidHostname } from "../src/protocol/hostname.ts";
 
 const { values } = parseArgs({ options: { cases: { type: "string", default: "5000" }, seed: { type: "string", default: "1" } } });
 const count = Number(values.cases);

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { startAdmin } from "./ops/admin.ts";
 import { EdgeListener } from "./edge/listener.ts";
+import { AddressCounts, SharedCounter } from "./edge/limits.ts";
 import { PortPool } from "./supervisor/port-pool.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
 import { bunSpawner } from "./supervisor/spawner.ts";
@@ -76,8 +77,9 @@ async function main(): Promise<number> {
     log,
     metrics,
   });
-  const edge = new EdgeListener(config, supervisor, log, metrics);
-  metrics.addGauges(() => edge.connections.size, () => supervisor.countByState());
+  const total = new SharedCounter();
+  const edge = new EdgeListener(config, { tunnels: supervisor, log, metrics, total, perAddress: new AddressCounts(config.maxConnsPerIp), index: 0 });
+  metrics.addGauges(() => total.value, () => supervisor.countByState());
   let draining = false;
   let admin: ReturnType<typeof startAdmin> | null = null;
   let binding = config.listen.text;

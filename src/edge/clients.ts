@@ -2,6 +2,7 @@
 // connections newest first (PostgreSQL cancel affinity, DESIGN §1a). O(1) per open, move and close; the list lives
 // in two pointers on each connection, so an idle connection costs no extra object.
 import type { Connection } from "./connection.ts";
+import type { TunnelProvider } from "../supervisor/types.ts";
 
 /** Bounds the work one cancel can cause for a client (behind a NAT) with very many open connections. */
 const MAX_WALK = 10_000;
@@ -70,4 +71,15 @@ export class Clients {
   get size(): number {
     return this.byAddress.size;
   }
+}
+
+/** The ports of the tunnels in `recent` (newest first) that run now, at most `fanout`: a cancel never starts one. */
+export function runningTargets(recent: readonly RecentTunnel[], tunnels: Pick<TunnelProvider, "runningPort">, fanout: number): number[] {
+  const ports: number[] = [];
+  for (const { hostname } of recent) {
+    if (ports.length >= fanout) break;
+    const port = tunnels.runningPort(hostname);
+    if (port !== null && !ports.includes(port)) ports.push(port);
+  }
+  return ports;
 }

@@ -64,6 +64,8 @@ export class Connection implements LeaseHolder {
     /** The peer's address, canonical. */
     readonly address: string,
     public state: ConnectionState,
+    /** Unique across the edges of the process: how another thread refers to this connection. */
+    readonly id = 0,
   ) {
     this.key = address;
   }

@@ -1,6 +1,6 @@
 // The edge listener: accepts clients, enforces connection limits, owns the Connection objects and backend sockets.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { Clients } from "./clients.ts";
+import { Clients, runningTargets } from "./clients.ts";
 import { Connection } from "./connection.ts";
 import type { EdgeConfig, EdgeContext } from "./context.ts";
 import { trustChecker } from "./trust.ts";
@@ -9,8 +9,24 @@ import type { Config } from "../config/load.ts";
 import type { Fields, Logger } from "../ops/log.ts";
 import type { Metrics, Outcome } from "../ops/metrics.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";
+import type { Maybe } from "./context.ts";
+import type { PerAddressLimit, SharedCounter } from "./limits.ts";
 
-export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "maxConnsPerIp" | "trustedProxies">;
+export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "trustedProxies" | "reusePort" | "workers">;
+
+/** What an edge shares with the others (one per thread, DESIGN §5), or has to itself when it is the only one. */
+export interface EdgeDeps {
+  readonly tunnels: TunnelProvider;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Open connections across every edge (--max-connections). */
+  readonly total: SharedCounter;
+  readonly perAddress: PerAddressLimit;
+  /** Which edge this is: connection ids are unique across edges. */
+  readonly index: number;
+  /** Ports a cancel from `address` goes to; asks every edge's registry when there are several. */
+  readonly cancelTargets?: (address: string) => Promise<number[]>;
+}
 
 const backendHandlers: SocketHandler<Connection> = {
   binaryType: "uint8array",
@@ -23,28 +39,41 @@ const backendHandlers: SocketHandler<Connection> = {
   error: (socket, error) => socket.data.onHandlerError(error),
 };
 
+/** Connection ids step by this, offset by the edge's index, so ids from different edges never collide. */
+const MAX_EDGES = 64;
+
 export class EdgeListener implements EdgeContext {
   readonly connections = new Set<Connection>();
   readonly clients = new Clients();
   readonly isTrusted: (address: string) => boolean;
+  readonly tunnels: TunnelProvider;
+  readonly log: Logger;
+  readonly metrics: Metrics;
   private listener: TCPSocketListener<Connection | undefined> | null = null;
   private emptied: (() => void) | null = null;
+  private nextId: number;
 
   constructor(
     readonly config: ListenerConfig,
-    readonly tunnels: TunnelProvider,
-    readonly log: Logger,
-    readonly metrics: Metrics,
+    private readonly deps: EdgeDeps,
   ) {
     this.isTrusted = trustChecker(config.trustedProxies);
+    this.tunnels = deps.tunnels;
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+    this.nextId = deps.index;
   }
 
-  /** Binds the listen address; throws with the reason when it cannot. */
-  start(): number {
+  /**
+   * Binds the listen address (`port` overrides the configured one: the port the first edge got for `:0`); throws
+   * with the reason when it cannot. Several edges, or an upgrade overlapping two processes, share it with SO_REUSEPORT.
+   */
+  start(port = this.config.listen.port): number {
+    const shared = this.config.reusePort || this.config.workers > 1;
     this.listener = Bun.listen<Connection | undefined>({
       hostname: this.config.listen.host,
-      port: this.config.listen.port,
-      exclusive: true,
+      port,
+      ...(shared ? { reusePort: true } : { exclusive: true }),
       allowHalfOpen: true,
       data: undefined,
       socket: {
@@ -78,30 +107,41 @@ export class EdgeListener implements EdgeContext {
 
   private accept(socket: Socket<Connection | undefined>): void {
     const address = normaliseAddress(socket.remoteAddress);
-    const { maxConnections, maxConnsPerIp } = this.config;
-    const overTotal = maxConnections > 0 && this.connections.size >= maxConnections;
-    const overIp = maxConnsPerIp > 0 && this.clients.count(address) >= maxConnsPerIp;
-    if (overTotal || overIp) {
-      this.metrics.refusals.inc(overTotal ? "limit_total" : "limit_per_ip");
-      this.report("refused_limit", { client: address, outcome: "refused_limit", reason: overTotal ? "--max-connections" : "--max-conns-per-ip" });
-      socket.end();
-      return;
+    if (!this.deps.total.tryTake(this.config.maxConnections)) return this.refuseAtAccept(socket, address, "limit_total", "--max-connections");
+    const id = (this.nextId += MAX_EDGES);
+    const admitted = this.deps.perAddress.admit(id, address);
+    if (admitted === false) {
+      this.deps.total.give();
+      return this.refuseAtAccept(socket, address, "limit_per_ip", "--max-conns-per-ip");
     }
-    const connection = new Connection(this, address, "prelude");
+    const connection = new Connection(this, address, admitted === true ? "prelude" : "admitting", id);
     socket.data = connection;
     this.connections.add(connection);
     this.clients.add(address);
-    connection.start(socket as Socket<Connection>, null);
+    connection.start(socket as Socket<Connection>, admitted === true ? null : admitted);
   }
 
-  moveKey(connection: Connection, address: string): boolean {
-    if (address === connection.key) return true;
-    const limit = this.config.maxConnsPerIp;
-    if (limit > 0 && this.clients.count(address) >= limit) return false;
+  private refuseAtAccept(socket: Socket<Connection | undefined>, address: string, refusal: string, flag: string): void {
+    this.metrics.refusals.inc(refusal);
+    this.report("refused_limit", { client: address, outcome: "refused_limit", reason: flag });
+    socket.end();
+  }
+
+  moveKey(connection: Connection, address: string): Maybe<boolean> {
+    const moved = this.deps.perAddress.move(connection.id, address);
+    if (moved === true) this.rekey(connection, address);
+    if (typeof moved === "boolean") return moved;
+    return moved.then((ok) => {
+      if (ok) this.rekey(connection, address);
+      return ok;
+    });
+  }
+
+  private rekey(connection: Connection, address: string): void {
+    if (connection.key === address) return;
     this.clients.remove(connection.key);
     this.clients.add(address);
     connection.key = address;
-    return true;
   }
 
   connectBackend(port: number, connection: Connection): void {
@@ -114,14 +154,9 @@ export class EdgeListener implements EdgeContext {
     this.clients.link(connection);
   }
 
-  async cancelTargets(address: string): Promise<number[]> {
-    const ports: number[] = [];
-    for (const { hostname } of this.clients.recent(address)) {
-      if (ports.length >= this.config.cancelFanout) break;
-      const port = this.tunnels.runningPort(hostname);
-      if (port !== null && !ports.includes(port)) ports.push(port);
-    }
-    return ports;
+  cancelTargets(address: string): Promise<number[]> {
+    if (this.deps.cancelTargets !== undefined) return this.deps.cancelTargets(address);
+    return Promise.resolve(runningTargets(this.clients.recent(address), this.tunnels, this.config.cancelFanout));
   }
 
   finished(connection: Connection, outcome: Outcome, summary: Fields): void {
@@ -129,6 +164,8 @@ export class EdgeListener implements EdgeContext {
     if (this.connections.size === 0) this.emptied?.();
     this.clients.unlink(connection);
     this.clients.remove(connection.key);
+    this.deps.total.give();
+    this.deps.perAddress.release(connection.id);
     this.metrics.bytes.inc("client_to_backend", connection.backend.written);
     this.metrics.bytes.inc("backend_to_client", connection.client.written);
     if (outcome === "cancel_forwarded" || outcome === "cancel_unroutable") this.metrics.cancels.inc(outcome === "cancel_forwarded" ? "forwarded" : "unroutable");

@@ -1,9 +1,6 @@
 // Routing: from a raw SNI to the tunnel hostname, using the hostname rules of protocol/hostname.ts.
 import { isAllowed, isValidHostname, renderTemplate } from "../protocol/hostname.ts";
 
-/** Re-exported for tests/e2e/hardening.test.ts and scripts/fuzz.ts, which import it from here. */
-export { isValidHostname };
-
 export type RouteResult =
   | { readonly kind: "ok"; readonly sni: string; readonly hostname: string }
   | { readonly kind: "invalid_sni" | "not_allowed" | "invalid_hostname"; readonly sni: string };

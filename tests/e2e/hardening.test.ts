@@ -9,7 +9,7 @@ import { fuzzCases, runFuzz } from "../helpers/fuzz-cases.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
 import { buildProxyV2 } from "../../src/protocol/proxy-v2.ts";
 import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
-import { isValidHostname } from "../../src/edge/route.ts";
+import { isValidHostname } from "../../src/protocol/hostname.ts";
 
 const unique = () => Math.random().toString(36).slice(2, 8);
 const hello = (name: string) => records(clientHello({ names: [name] }));

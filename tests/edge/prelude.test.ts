@@ -84,6 +84,13 @@ describe("routable preludes", () => {
     expect(step.kind === "hello" && [...step.replay]).toEqual([...hello, ...tail]);
   });
 
+  test("a PROXY v2 LOCAL header (a balancer's health check) with family TCP4 and no address block", () => {
+    const local = new Uint8Array([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x11, 0x00, 0x00]);
+    const run = feed([concat([local, hello])], true);
+    expect(run.final.kind === "hello" && run.final.proxyHeader).toMatchObject({ command: "LOCAL", source: null });
+    expect(expectSplitInvariant(concat([local, hello]), true)).toMatchObject({ kind: "hello", proxy: [...local], replay: [...hello] });
+  });
+
   test("trusted PROXY v1 + TLS", () => {
     const header = fromAscii("PROXY TCP4 203.0.113.9 10.0.0.1 40000 19000\r\n");
     expect(expectSplitInvariant(concat([header, hello]), true)).toMatchObject({ kind: "hello", proxy: [...header] });
