@@ -9,7 +9,7 @@ import { TunnelProcess } from "./process.ts";
 import { StartWaiter } from "./readiness.ts";
 import type { Tunnel } from "./tunnel.ts";
 import type { Clock } from "../clock.ts";
-import type { PortProbe, Spawner } from "./types.ts";
+import type { ChildHandle, PortProbe, Spawner } from "./types.ts";
 
 export interface LauncherOptions {
   readonly cloudflaredPath: string;
@@ -77,25 +77,26 @@ export class Launcher {
     const port = pool.reserve((candidate) => probe.isHeld(candidate));
     const argv = [this.options.cloudflaredPath, "access", "tcp", "--hostname", tunnel.hostname, "--url", `127.0.0.1:${port}`,
       ...this.options.cloudflaredArgs];
-    let process: TunnelProcess | null = null;
-    let child;
+    // Lines only arrive after spawn() returns, once the process below exists to route them.
+    let owner: TunnelProcess | null = null;
+    let child: ChildHandle;
     try {
-      child = spawner.spawn(argv, (line) => process !== null && this.onLine(tunnel, process, line));
+      child = spawner.spawn(argv, (line) => owner !== null && this.onLine(tunnel, owner, line));
     } catch (error) {
       pool.release(port);
       throw error;
     }
-    process = new TunnelProcess(tunnel.hostname, port, child, clock, (exited) => {
+    const process = new TunnelProcess(tunnel.hostname, port, child, clock, (exited) => {
       pool.release(exited.port);
       this.capacity.giveBack(exited);
     });
+    owner = process;
     this.capacity.take(process);
     process.waiter = new StartWaiter(clock, probe, port, this.options.startupTimeoutMs);
     tunnel.process = process;
     tunnel.startedAt = clock.now();
     log.info("tunnel starting", { tunnel: tunnel.hostname, port, pid: process.pid });
-    const spawned = process;
-    void spawned.exited.then(() => this.exited(tunnel, spawned));
+    void process.exited.then(() => this.exited(tunnel, process));
     return process;
   }
 
