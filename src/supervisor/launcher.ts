@@ -1,9 +1,11 @@
-// Starting and stopping one tunnel's cloudflared: a port from the pool, the spawn, readiness, one retry on a taken
-// port, output read line by line, SIGTERM then SIGKILL. What a crash or a login prompt means is the supervisor's call.
+// Starting one tunnel's cloudflared: room under the cap, a port from the pool, the spawn, readiness, one retry on a
+// taken port, output read line by line. What a crash or a login prompt means is the supervisor's call.
 import { ProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
+import type { Capacity } from "./capacity.ts";
 import { classifyLine, type OutputSignal } from "./output.ts";
 import type { PortPool } from "./port-pool.ts";
+import { TunnelProcess } from "./process.ts";
 import { StartWaiter } from "./readiness.ts";
 import type { Tunnel } from "./tunnel.ts";
 import type { Clock } from "../clock.ts";
@@ -25,12 +27,11 @@ export interface LauncherDeps {
 
 export interface LaunchEvents {
   /** A line that is not about the start in progress (a login prompt after readiness, an origin failure, …). */
-  onOutput(tunnel: Tunnel, signal: OutputSignal): void;
-  /** The process of a started tunnel exited; `how` is "status N" or "signal S". Its port is back in the pool. */
-  onExit(tunnel: Tunnel, pid: number, how: string): void;
+  onOutput(tunnel: Tunnel, process: TunnelProcess, signal: OutputSignal): void;
+  /** `process` has exited and given back its port and slot; a start in progress has already seen it. */
+  onExit(tunnel: Tunnel, process: TunnelProcess): void;
 }
 
-const KILL_AFTER_MS = 2000;
 export const LOGIN_REQUIRED =
   "cloudflared asks for an interactive Access login: give it a service token (TUNNEL_SERVICE_TOKEN_ID/_SECRET)";
 
@@ -38,68 +39,76 @@ export class Launcher {
   constructor(
     private readonly options: LauncherOptions,
     private readonly deps: LauncherDeps,
+    private readonly capacity: Capacity,
     private readonly events: LaunchEvents,
   ) {}
 
-  /** Resolves once the tunnel's port listens; throws a ProxyError saying why it will not. */
-  async spawnUntilReady(tunnel: Tunnel, closing: () => boolean): Promise<void> {
+  /**
+   * Resolves with the tunnel's process once its port listens; throws a ProxyError saying why it will not. `wanted`
+   * turns false when the start is abandoned (a stop, the shutdown); it is checked after every wait.
+   */
+  async start(tunnel: Tunnel, wanted: () => boolean): Promise<TunnelProcess> {
     for (let attempt = 0; ; attempt++) {
-      if (closing()) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
-      const port = this.deps.pool.reserve((candidate) => this.deps.probe.isHeld(candidate));
-      const outcome = await this.launch(tunnel, port);
-      if (outcome.kind === "ready") return;
+      const process = await this.spawnWithRoom(tunnel, wanted);
+      const outcome = await (process.waiter as StartWaiter).outcome;
+      process.waiter = null;
+      if (outcome.kind === "ready" && process.running) return process;
+      process.stop();
+      if (outcome.kind === "ready") throw new ProxyError("tunnel_start_failed", `cloudflared exited with ${process.exit} as it began listening`);
       if (outcome.retryOtherPort && attempt === 0) {
-        this.deps.log.warn("tunnel port taken, retrying on another", { tunnel: tunnel.hostname, port });
-        await tunnel.exited;
+        this.deps.log.warn("tunnel port taken, retrying on another", { tunnel: tunnel.hostname, port: process.port });
         continue;
       }
       throw new ProxyError(outcome.login ? "tunnel_login_required" : "tunnel_start_failed", outcome.reason);
     }
   }
 
-  /** SIGTERM now, SIGKILL after 2 s if it is still there. */
-  stopChild(tunnel: Tunnel): void {
-    const child = tunnel.child;
-    if (child === null || tunnel.stopRequested) return;
-    tunnel.stopRequested = true;
-    child.kill("SIGTERM");
-    tunnel.killTimer = this.deps.clock.after(KILL_AFTER_MS, () => child.kill("SIGKILL"));
+  private async spawnWithRoom(tunnel: Tunnel, wanted: () => boolean): Promise<TunnelProcess> {
+    for (;;) {
+      if (!wanted()) throw new ProxyError("tunnel_stopping", `the start of ${tunnel.hostname} was abandoned`);
+      if (this.capacity.hasRoom()) return this.spawn(tunnel);
+      await this.capacity.freeOne(tunnel.hostname);
+    }
   }
 
-  private async launch(tunnel: Tunnel, port: number) {
+  /** Synchronous from the room check to the slot being taken: the port and the slot go to the process it returns. */
+  private spawn(tunnel: Tunnel): TunnelProcess {
     const { clock, spawner, probe, log, pool } = this.deps;
+    const port = pool.reserve((candidate) => probe.isHeld(candidate));
     const argv = [this.options.cloudflaredPath, "access", "tcp", "--hostname", tunnel.hostname, "--url", `127.0.0.1:${port}`,
       ...this.options.cloudflaredArgs];
-    tunnel.port = port;
-    tunnel.startedAt = clock.now();
+    // Lines only arrive after spawn() returns, once the process below exists to route them.
+    let owner: TunnelProcess | null = null;
     let child: ChildHandle;
     try {
-      child = spawner.spawn(argv, (line) => this.onLine(tunnel, line));
+      child = spawner.spawn(argv, (line) => owner !== null && this.onLine(tunnel, owner, line));
     } catch (error) {
       pool.release(port);
-      tunnel.port = null;
       throw error;
     }
-    const waiter = new StartWaiter(clock, probe, port, this.options.startupTimeoutMs);
-    tunnel.waiter = waiter;
-    tunnel.child = child;
-    tunnel.exited = child.exited.then((exit) => this.childExited(tunnel, child, exit.signal === null ? `status ${exit.code}` : `signal ${exit.signal}`));
-    log.info("tunnel starting", { tunnel: tunnel.hostname, port, pid: child.pid });
-    const outcome = await waiter.outcome;
-    tunnel.waiter = null;
-    if (outcome.kind === "failed" && tunnel.child !== null) this.stopChild(tunnel);
-    return outcome;
+    const process = new TunnelProcess(tunnel.hostname, port, child, clock, (exited) => {
+      pool.release(exited.port);
+      this.capacity.giveBack(exited);
+    });
+    owner = process;
+    this.capacity.take(process);
+    process.waiter = new StartWaiter(clock, probe, port, this.options.startupTimeoutMs);
+    tunnel.process = process;
+    tunnel.startedAt = clock.now();
+    log.info("tunnel starting", { tunnel: tunnel.hostname, port, pid: process.pid });
+    void process.exited.then(() => this.exited(tunnel, process));
+    return process;
   }
 
-  private onLine(tunnel: Tunnel, line: string): void {
+  private onLine(tunnel: Tunnel, process: TunnelProcess, line: string): void {
     const signal = classifyLine(line);
     if (signal.kind === "info" || signal.kind === "binding") this.deps.log.debug("cloudflared", { tunnel: tunnel.hostname, line });
     else this.deps.log.warn("cloudflared", { tunnel: tunnel.hostname, line });
-    const waiter = tunnel.waiter?.pending ? tunnel.waiter : null;
-    if (waiter === null) return this.events.onOutput(tunnel, signal);
+    const waiter = process.waiter?.pending ? process.waiter : null;
+    if (waiter === null) return this.events.onOutput(tunnel, process, signal);
     switch (signal.kind) {
       case "address_in_use":
-        return waiter.fail(`port ${tunnel.port} already in use`, { retryOtherPort: true });
+        return waiter.fail(`port ${process.port} already in use`, { retryOtherPort: true });
       case "start_failure":
         return waiter.fail(`cloudflared: ${signal.reason}`);
       case "login_prompt":
@@ -107,16 +116,13 @@ export class Launcher {
       case "binding":
         return waiter.hint();
       default:
-        return this.events.onOutput(tunnel, signal);
+        return this.events.onOutput(tunnel, process, signal);
     }
   }
 
-  private childExited(tunnel: Tunnel, child: ChildHandle, how: string): void {
-    if (tunnel.child !== child) return;
-    tunnel.child = null;
-    tunnel.killTimer?.cancel();
-    if (tunnel.port !== null) this.deps.pool.release(tunnel.port);
-    if (tunnel.waiter?.pending) return tunnel.waiter.fail(`cloudflared exited with ${how} before listening`);
-    this.events.onExit(tunnel, child.pid, how);
+  private exited(tunnel: Tunnel, process: TunnelProcess): void {
+    if (process.stopRequested) this.deps.log.info("tunnel stopped", { tunnel: tunnel.hostname, pid: process.pid });
+    if (process.waiter?.pending) process.waiter.fail(`cloudflared exited with ${process.exit} before listening`);
+    this.events.onExit(tunnel, process);
   }
 }

@@ -1,14 +1,19 @@
-// The tunnel supervisor (DESIGN §2): one shared, reference-counted cloudflared per hostname; starts, idle stops,
-// restarts, cooldowns and the --max-tunnels cap. The Launcher runs the processes themselves.
-import { ProxyError, isProxyError } from "../errors.ts";
+// The tunnel supervisor (DESIGN §2, §4): one shared, reference-counted cloudflared per hostname, leased to connections
+// and controlled by hand (start, pin, stop). The jobs behind it: table.ts (state changes), starts.ts (starts, crashes,
+// cooldowns), stops.ts (idle, eviction, stops), capacity.ts (the cap), launcher.ts and process.ts (the processes).
+import type { Clock } from "../clock.ts";
+import { ProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics } from "../ops/metrics.ts";
-import type { OutputSignal } from "./output.ts";
+import { Capacity } from "./capacity.ts";
+import { Launcher } from "./launcher.ts";
 import type { PortPool } from "./port-pool.ts";
-import { LOGIN_REQUIRED, Launcher } from "./launcher.ts";
-import { Lease, Tunnel, type TunnelInfo } from "./tunnel.ts";
-import type { Clock } from "../clock.ts";
-import type { LeaseHolder, PortProbe, Spawner, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import { isLeasable } from "./state.ts";
+import { Starts } from "./starts.ts";
+import { Stops } from "./stops.ts";
+import { TunnelTable } from "./table.ts";
+import { Lease, type Tunnel } from "./tunnel.ts";
+import type { LeaseCaches, LeaseHolder, PortProbe, Spawner, TunnelControl, TunnelInfo, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -27,220 +32,172 @@ export interface SupervisorDeps {
   readonly pool: PortPool;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** The worker threads' lease caches (DESIGN §5); without workers nothing caches a lease. */
+  readonly caches?: LeaseCaches;
 }
 
-const HEALTHY_RUN_MS = 60_000;
-/** A tunnel that lost its last connection this recently when it died was still in use (DESIGN §2 "Crash"). */
-const RECENT_USE_MS = 1000;
+function isEnding(tunnel: Tunnel): boolean {
+  return tunnel.state === "stopping" || tunnel.state === "stopped";
+}
 
-export class Supervisor implements TunnelProvider {
-  private readonly tunnels = new Map<string, Tunnel>();
-  private slotsUsed = 0;
-  private closing = false;
-  private readonly launcher: Launcher;
+const NO_CACHES: LeaseCaches = { offer: () => undefined, withdraw: () => Promise.resolve() };
 
-  constructor(
-    private readonly options: SupervisorOptions,
-    private readonly deps: SupervisorDeps,
-  ) {
-    this.launcher = new Launcher(options, deps, {
-      onOutput: (tunnel, signal) => this.onOutput(tunnel, signal),
-      onExit: (tunnel, pid, how) => this.onExit(tunnel, pid, how),
+export class Supervisor implements TunnelProvider, TunnelControl {
+  private readonly table: TunnelTable;
+  private readonly stops: Stops;
+  private readonly starts: Starts;
+  private readonly capacity: Capacity;
+
+  constructor(options: SupervisorOptions, private readonly deps: SupervisorDeps) {
+    const caches = deps.caches ?? NO_CACHES;
+    this.table = new TunnelTable(deps.clock, deps.log, caches);
+    this.stops = new Stops(this.table, options.idleTimeoutMs, { ...deps, caches });
+    this.capacity = new Capacity(options.maxTunnels, (hostname) => this.stops.evictFor(hostname));
+    const launcher = new Launcher(options, deps, this.capacity, {
+      onOutput: (tunnel, process, signal) => this.starts.onOutput(tunnel, process, signal),
+      onExit: (tunnel, process) => this.starts.onExit(tunnel, process),
     });
+    this.starts = new Starts(this.table, this.stops, launcher, options, deps);
   }
 
   async acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease> {
     for (;;) {
-      if (this.closing) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
-      let tunnel = this.tunnels.get(hostname);
-      if (tunnel?.state === "failed") {
-        if (this.deps.clock.now() < tunnel.cooldownUntil) {
-          throw new ProxyError("tunnel_cooldown", `tunnel ${hostname} failed recently (${tunnel.lastError}); refusing until its cooldown ends`);
-        }
-        this.tunnels.delete(hostname);
-        tunnel = undefined;
-      }
-      if (tunnel === undefined) {
-        tunnel = new Tunnel(hostname, this.deps.clock.now());
-        this.tunnels.set(hostname, tunnel);
-        this.track(tunnel, this.start(tunnel));
-      }
-      if (tunnel.state === "stopping") await tunnel.exited;
-      else if (tunnel.state === "starting") await tunnel.starting;
-      else return this.lease(tunnel, holder);
+      const tunnel = this.usable(hostname);
+      if (isLeasable(tunnel.state)) return this.lease(tunnel, holder);
+      await this.settled(tunnel);
     }
   }
 
   tryAcquire(hostname: string, holder: LeaseHolder): TunnelLease | null {
-    const tunnel = this.tunnels.get(hostname);
-    const running = tunnel !== undefined && (tunnel.state === "ready" || tunnel.state === "idle");
-    return running && !this.closing ? this.lease(tunnel, holder) : null;
+    const tunnel = this.table.get(hostname);
+    return tunnel !== undefined && isLeasable(tunnel.state) && !this.table.closing ? this.lease(tunnel, holder) : null;
   }
 
   runningPort(hostname: string): number | null {
-    const tunnel = this.tunnels.get(hostname);
-    const running = tunnel !== undefined && (tunnel.state === "ready" || tunnel.state === "idle");
-    return running ? tunnel.port : null;
+    const tunnel = this.table.get(hostname);
+    return tunnel !== undefined && isLeasable(tunnel.state) ? (tunnel.process?.port ?? null) : null;
   }
 
   list(): TunnelInfo[] {
-    this.forgetExpired();
-    return [...this.tunnels.values()].map((tunnel) => tunnel.info());
+    return this.table.all().map((tunnel) => tunnel.info());
+  }
+
+  info(hostname: string): TunnelInfo | null {
+    return this.table.get(hostname)?.info() ?? null;
   }
 
   countByState(): Map<TunnelState, number> {
-    this.forgetExpired();
     const counts = new Map<TunnelState, number>([["starting", 0], ["ready", 0], ["idle", 0], ["stopping", 0], ["failed", 0]]);
-    for (const tunnel of this.tunnels.values()) counts.set(tunnel.state, (counts.get(tunnel.state) ?? 0) + 1);
+    for (const tunnel of this.table.all()) counts.set(tunnel.state, (counts.get(tunnel.state) ?? 0) + 1);
     return counts;
   }
 
+  /** Tunnels pinned now (for the tunnels_pinned gauge). */
+  pinnedCount(): number {
+    return this.table.all().filter((tunnel) => tunnel.pinned).length;
+  }
+
+  /** Processes running now, stopping ones included: what --max-tunnels caps. */
   get running(): number {
-    return this.slotsUsed;
+    return this.capacity.used;
   }
 
+  async start(hostname: string, options: { readonly pin?: boolean } = {}): Promise<TunnelInfo> {
+    for (;;) {
+      const known = this.table.get(hostname);
+      // Pinned before the cooldown check: a failed pinned tunnel is retried when its cooldown ends.
+      if (options.pin === true && known !== undefined) this.pin(known);
+      const tunnel = this.usable(hostname);
+      if (options.pin === true) this.pin(tunnel);
+      if (isLeasable(tunnel.state)) return tunnel.info();
+      await this.settled(tunnel);
+    }
+  }
+
+  async stop(hostname: string, options: { readonly force?: boolean } = {}): Promise<"stopped" | "unknown" | "in_use"> {
+    const tunnel = this.table.get(hostname);
+    if (tunnel === undefined) return "unknown";
+    this.unpin(tunnel);
+    if (tunnel.state !== "failed" && tunnel.connections > 0) {
+      if (options.force !== true) return "in_use";
+      for (const holder of [...tunnel.holders]) holder.onTunnelLost("stopped by admin");
+    }
+    if (tunnel.state === "idle" && options.force !== true) {
+      // Abandoned (a lease arrived meanwhile) unless something else is stopping it anyway.
+      if (!(await this.stops.decide(tunnel, "admin")) && !isEnding(tunnel)) return "in_use";
+    } else this.stops.now(tunnel, "admin");
+    if (tunnel.process !== null && !(await tunnel.process.gone())) this.stuck([tunnel.process.pid]);
+    return "stopped";
+  }
+
+  /** --warm: pins and starts each; a failure is logged by the start and retried by the pinned policy. */
+  warm(hostnames: readonly string[]): void {
+    for (const hostname of hostnames) void this.start(hostname, { pin: true }).catch(() => undefined);
+  }
+
+  /** Stops every tunnel and resolves once every process has exited, or been SIGKILLed and found stuck. */
   async stopAll(): Promise<void> {
-    this.closing = true;
-    await Promise.all([...this.tunnels.values()].map((tunnel) => this.stop(tunnel, "shutdown")));
+    this.table.closing = true;
+    for (const tunnel of this.table.all()) this.stops.now(tunnel, "shutdown");
+    const processes = this.capacity.processes();
+    for (const process of processes) process.stop();
+    const gone = await Promise.all(processes.map((process) => process.gone()));
+    const stuck = processes.filter((_, i) => !gone[i]).map((process) => process.pid);
+    if (stuck.length > 0) this.stuck(stuck);
   }
 
-  private track(tunnel: Tunnel, start: Promise<void>): void {
-    tunnel.starting = start;
-    start.catch(() => undefined);
-  }
-
-  private async start(tunnel: Tunnel): Promise<void> {
-    try {
-      await this.takeSlot(tunnel);
-      await this.launcher.spawnUntilReady(tunnel, () => this.closing);
-      this.markReady(tunnel);
-    } catch (error) {
-      this.failStart(tunnel, error);
-      throw error;
-    }
-  }
-
-  private async restart(tunnel: Tunnel, delayMs: number): Promise<void> {
-    await new Promise<void>((resolve) => (tunnel.restartTimer = this.deps.clock.after(delayMs, resolve)));
-    try {
-      await this.launcher.spawnUntilReady(tunnel, () => this.closing);
-      this.markReady(tunnel);
-    } catch (error) {
-      this.failStart(tunnel, error);
-      throw error;
-    }
-  }
-
-  private async takeSlot(tunnel: Tunnel): Promise<void> {
-    while (this.slotsUsed >= this.options.maxTunnels) {
-      let victim: Tunnel | undefined;
-      for (const candidate of this.tunnels.values()) {
-        if (candidate.state === "idle" && (victim === undefined || candidate.lastUsed < victim.lastUsed)) victim = candidate;
+  /** The tunnel to lease, wait for or start: throws when connections must be refused now. */
+  private usable(hostname: string): Tunnel {
+    if (this.table.closing) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
+    let tunnel = this.table.get(hostname);
+    if (tunnel?.state === "failed") {
+      if (this.deps.clock.now() < tunnel.cooldownUntil) {
+        throw new ProxyError("tunnel_cooldown", `tunnel ${hostname} failed recently (${tunnel.lastError}); refusing until its cooldown ends`);
       }
-      if (victim === undefined) {
-        throw new ProxyError("tunnel_capacity", `${this.options.maxTunnels} tunnels running and none idle (--max-tunnels)`);
-      }
-      this.deps.log.info("tunnel evicted", { tunnel: victim.hostname, for: tunnel.hostname });
-      await this.stop(victim, "evicted");
+      this.starts.cooldownEnded(tunnel);
+      tunnel = this.table.get(hostname);
     }
-    this.slotsUsed++;
-    tunnel.holdsSlot = true;
-  }
-
-  private freeSlot(tunnel: Tunnel): void {
-    if (!tunnel.holdsSlot) return;
-    tunnel.holdsSlot = false;
-    this.slotsUsed--;
-  }
-
-  private markReady(tunnel: Tunnel): void {
-    const { clock, metrics, log } = this.deps;
-    const now = clock.now();
-    tunnel.readyAt = now;
-    tunnel.setState(tunnel.connections > 0 ? "ready" : "idle");
-    const startupMs = now - (tunnel.startedAt ?? now);
-    metrics.tunnelStarts.inc("ok");
-    metrics.tunnelStartup.observe(startupMs / 1000);
-    log.info("tunnel ready", { tunnel: tunnel.hostname, port: tunnel.port, pid: tunnel.child?.pid, startup_ms: Math.round(startupMs) });
-    if (tunnel.state === "idle") this.armIdle(tunnel);
-  }
-
-  private failStart(tunnel: Tunnel, error: unknown): void {
-    const message = (error as Error).message;
-    if (isProxyError(error, "tunnel_capacity") || isProxyError(error, "pool_exhausted") || isProxyError(error, "tunnel_stopping")) {
-      this.deps.log.warn("tunnel refused", { tunnel: tunnel.hostname, reason: message });
-      this.freeSlot(tunnel);
-      if (this.tunnels.get(tunnel.hostname) === tunnel) this.tunnels.delete(tunnel.hostname);
-      tunnel.setState("stopped");
-      return;
+    if (tunnel === undefined) {
+      tunnel = this.table.create(hostname);
+      void this.starts.begin(tunnel);
     }
-    this.deps.metrics.tunnelStarts.inc("failed");
-    this.markFailed(tunnel, message, "tunnel start failed");
+    return tunnel;
   }
 
-  /** Failed: no process, refuse connections until the cooldown ends, close the connections it still carried. */
-  private markFailed(tunnel: Tunnel, reason: string, msg: string): void {
-    tunnel.cancelTimers();
-    tunnel.lastError = reason;
-    tunnel.cooldownUntil = this.deps.clock.now() + this.options.restartBackoffMs;
-    tunnel.setState("failed");
-    this.deps.log.error(msg, { tunnel: tunnel.hostname, reason, cooldown_ms: this.options.restartBackoffMs });
-    if (tunnel.child !== null) this.launcher.stopChild(tunnel);
-    else this.freeSlot(tunnel);
-    for (const holder of [...tunnel.holders]) holder.onTunnelLost(reason);
+  /** Waits for a start to end (rejecting as it fails) or a stop to complete. */
+  private async settled(tunnel: Tunnel): Promise<void> {
+    if (tunnel.state === "starting") return tunnel.started.promise;
+    const process = tunnel.process;
+    if (tunnel.state === "stopping" && process !== null && (await process.gone())) return;
+    throw new ProxyError("tunnel_stopping", `tunnel ${tunnel.hostname} is still stopping`);
   }
 
-  /** Output after the start: a login prompt fails the tunnel (DESIGN §2); origin failures are counted. */
-  private onOutput(tunnel: Tunnel, signal: OutputSignal): void {
-    if (signal.kind === "origin_failure") this.deps.metrics.originFailures.inc();
-    if (signal.kind === "login_prompt" && (tunnel.state === "ready" || tunnel.state === "idle")) {
-      this.markFailed(tunnel, LOGIN_REQUIRED, "tunnel needs login");
-    }
+  private pin(tunnel: Tunnel): void {
+    if (tunnel.pinned || tunnel.state === "stopping" || tunnel.state === "stopped") return;
+    tunnel.pinned = true;
+    tunnel.idleTimer?.cancel();
+    tunnel.idleTimer = null;
+    this.deps.log.info("tunnel pinned", { tunnel: tunnel.hostname });
   }
 
-  private onExit(tunnel: Tunnel, pid: number, how: string): void {
-    const { clock, log, metrics } = this.deps;
-    if (tunnel.stopRequested) {
-      tunnel.stopRequested = false;
-      log.info("tunnel stopped", { tunnel: tunnel.hostname, pid });
-      if (tunnel.state === "stopping") this.remove(tunnel);
-      this.freeSlot(tunnel);
-      return;
-    }
-    const now = clock.now();
-    if (tunnel.readyAt !== null && now - tunnel.readyAt >= HEALTHY_RUN_MS) tunnel.attempt = 0;
-    const inUse = tunnel.connections > 0 || now - tunnel.lastReleaseAt < RECENT_USE_MS;
-    log.warn("tunnel exited unexpectedly", { tunnel: tunnel.hostname, pid, exit: how, in_use: inUse });
-    if (this.closing || !inUse) {
-      this.remove(tunnel);
-      this.freeSlot(tunnel);
-    } else if (tunnel.attempt >= this.options.maxRestarts) {
-      this.markFailed(tunnel, `crashed ${tunnel.attempt + 1} times in a row (--max-restarts ${this.options.maxRestarts})`, "tunnel failed");
-    } else {
-      tunnel.attempt++;
-      tunnel.restarts++;
-      metrics.tunnelRestarts.inc();
-      const delayMs = this.options.restartBackoffMs * tunnel.attempt;
-      tunnel.setState("starting");
-      log.info("tunnel restarting", { tunnel: tunnel.hostname, attempt: tunnel.attempt, delay_ms: delayMs });
-      this.track(tunnel, this.restart(tunnel, delayMs));
-    }
+  private unpin(tunnel: Tunnel): void {
+    if (!tunnel.pinned) return;
+    tunnel.pinned = false;
+    this.deps.log.info("tunnel unpinned", { tunnel: tunnel.hostname });
   }
 
-  private remove(tunnel: Tunnel): void {
-    tunnel.cancelTimers();
-    tunnel.setState("stopped");
-    if (this.tunnels.get(tunnel.hostname) === tunnel) this.tunnels.delete(tunnel.hostname);
+  private stuck(pids: readonly number[]): void {
+    this.deps.log.error("tunnel processes did not exit after SIGKILL", { pids: pids.join(",") });
   }
 
   private lease(tunnel: Tunnel, holder: LeaseHolder): TunnelLease {
     tunnel.connections++;
     tunnel.idleTimer?.cancel();
     tunnel.idleTimer = null;
-    tunnel.setState("ready");
+    if (tunnel.state === "idle") this.table.change(tunnel, "ready");
     tunnel.lastUsed = this.deps.clock.now();
     tunnel.holders.add(holder);
-    return new Lease(tunnel.port as number, tunnel, holder, this.released);
+    return new Lease((tunnel.process as NonNullable<Tunnel["process"]>).port, tunnel, holder, this.released);
   }
 
   /** A lease was released: the last one makes the tunnel idle and starts its idle timer. */
@@ -248,36 +205,8 @@ export class Supervisor implements TunnelProvider {
     tunnel.connections--;
     tunnel.lastUsed = tunnel.lastReleaseAt = this.deps.clock.now();
     if (tunnel.connections === 0 && tunnel.state === "ready") {
-      tunnel.setState("idle");
-      this.armIdle(tunnel);
+      this.table.change(tunnel, "idle");
+      this.stops.armIdle(tunnel);
     }
   };
-
-  private armIdle(tunnel: Tunnel): void {
-    tunnel.idleTimer?.cancel();
-    tunnel.idleTimer = this.deps.clock.after(this.options.idleTimeoutMs, () => {
-      tunnel.idleTimer = null;
-      if (tunnel.state === "idle" && tunnel.connections === 0) void this.stop(tunnel, "idle");
-    });
-  }
-
-  private stop(tunnel: Tunnel, reason: string): Promise<void> {
-    tunnel.cancelTimers();
-    if (tunnel.child === null) {
-      if (tunnel.state !== "failed") this.remove(tunnel);
-      this.freeSlot(tunnel);
-      return Promise.resolve();
-    }
-    if (tunnel.state !== "failed") tunnel.setState("stopping");
-    this.deps.log.info("tunnel stopping", { tunnel: tunnel.hostname, reason, pid: tunnel.child.pid });
-    this.launcher.stopChild(tunnel);
-    return tunnel.exited;
-  }
-
-  private forgetExpired(): void {
-    const now = this.deps.clock.now();
-    for (const [hostname, tunnel] of this.tunnels) {
-      if (tunnel.state === "failed" && tunnel.child === null && now >= tunnel.cooldownUntil) this.tunnels.delete(hostname);
-    }
-  }
 }

@@ -1,30 +1,40 @@
-// One tunnel's record: its explicit state, process, port, connections and history; transitions go through setState.
+// One tunnel's record: its explicit state, current process, pin, connections, timers and history; and its leases.
 import type { Timer } from "../clock.ts";
-import type { ChildHandle, LeaseHolder, TunnelLease, TunnelState } from "./types.ts";
-import type { StartWaiter } from "./readiness.ts";
+import type { TunnelProcess } from "./process.ts";
+import type { LeaseHolder, TunnelInfo, TunnelLease, TunnelState } from "./types.ts";
 
-export interface TunnelInfo {
-  readonly hostname: string;
-  readonly port: number | null;
-  readonly pid: number | null;
-  readonly state: TunnelState;
-  readonly connections: number;
-  readonly started_at: string | null;
-  readonly last_used: string;
-  readonly restarts: number;
-  readonly last_error: string | null;
+export type { TunnelInfo } from "./types.ts";
+
+/** A promise with its settle functions, for the waiters of a start. */
+export class Deferred {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (reason: Error) => void;
+
+  constructor() {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // A start nobody waits for may still fail; that is not an unhandled rejection.
+    this.promise.catch(() => undefined);
+  }
 }
 
 export class Tunnel {
+  /** Written only by transition() (state.ts), which checks the move against the table of legal transitions. */
   state: TunnelState = "starting";
-  port: number | null = null;
-  child: ChildHandle | null = null;
-  /** Settles when the current child has exited. */
-  exited: Promise<void> = Promise.resolve();
-  /** The start (or restart) in progress, shared by every connection that waits for it. */
-  starting: Promise<void> = Promise.resolve();
-  waiter: StartWaiter | null = null;
+  /** Bumped by every transition: a decision taken across an await checks that nothing happened meanwhile. */
+  version = 0;
+  /** The process serving this tunnel now; a process it let go of (a port retry) is not here. */
+  process: TunnelProcess | null = null;
+  /** Settles when the tunnel leaves `starting`: resolved once it listens, rejected with the reason otherwise. */
+  started = new Deferred();
+  /** The stop decided for it, while the lease caches withdraw it. */
+  decision: Promise<boolean> | null = null;
+  pinned = false;
   connections = 0;
+  readonly holders = new Set<LeaseHolder>();
   startedAt: number | null = null;
   readyAt: number | null = null;
   lastUsed: number;
@@ -32,14 +42,13 @@ export class Tunnel {
   restarts = 0;
   /** Restarts in a row; reset after a healthy minute. */
   attempt = 0;
+  /** Failed starts in a row while pinned: each doubles the wait before the next try. */
+  pinnedFailures = 0;
   lastError: string | null = null;
   cooldownUntil = 0;
-  holdsSlot = false;
-  stopRequested = false;
   idleTimer: Timer | null = null;
   restartTimer: Timer | null = null;
-  killTimer: Timer | null = null;
-  readonly holders = new Set<LeaseHolder>();
+  cooldownTimer: Timer | null = null;
 
   constructor(
     readonly hostname: string,
@@ -48,25 +57,20 @@ export class Tunnel {
     this.lastUsed = now;
   }
 
-  setState(next: TunnelState): TunnelState {
-    const previous = this.state;
-    this.state = next;
-    return previous;
-  }
-
   cancelTimers(): void {
     this.idleTimer?.cancel();
     this.restartTimer?.cancel();
-    this.idleTimer = null;
-    this.restartTimer = null;
+    this.cooldownTimer?.cancel();
+    this.idleTimer = this.restartTimer = this.cooldownTimer = null;
   }
 
   info(): TunnelInfo {
     return {
       hostname: this.hostname,
-      port: this.child === null ? null : this.port,
-      pid: this.child?.pid ?? null,
+      port: this.process?.port ?? null,
+      pid: this.process?.pid ?? null,
       state: this.state,
+      pinned: this.pinned,
       connections: this.connections,
       started_at: this.startedAt === null ? null : new Date(this.startedAt).toISOString(),
       last_used: new Date(this.lastUsed).toISOString(),

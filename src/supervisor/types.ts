@@ -12,6 +12,20 @@ export interface LeaseHolder {
   onTunnelLost(reason: string): void;
 }
 
+/** A tunnel as /tunnels and /tunnels/{hostname} show it (DESIGN §4). */
+export interface TunnelInfo {
+  readonly hostname: string;
+  readonly port: number | null;
+  readonly pid: number | null;
+  readonly state: TunnelState;
+  readonly pinned: boolean;
+  readonly connections: number;
+  readonly started_at: string | null;
+  readonly last_used: string;
+  readonly restarts: number;
+  readonly last_error: string | null;
+}
+
 export interface TunnelProvider {
   /** A ready local port for `hostname`. */
   acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease>;
@@ -19,6 +33,22 @@ export interface TunnelProvider {
   tryAcquire(hostname: string, holder: LeaseHolder): TunnelLease | null;
   /** The port of `hostname` if its process runs and listens now; never starts, restarts or keeps a tunnel alive. */
   runningPort(hostname: string): number | null;
+}
+
+/** Tunnel control by hand (the admin server's POST and DELETE /tunnels/{hostname}, and --warm). */
+export interface TunnelControl {
+  /** The tunnel's object, or null when there is no such tunnel now. */
+  info(hostname: string): TunnelInfo | null;
+  /**
+   * Starts `hostname` (or joins the start in progress) and resolves with its object once it listens; rejects with the
+   * ProxyError when the start fails (cooldown and capacity included). `pin` keeps it running until stopped by hand.
+   */
+  start(hostname: string, options?: { readonly pin?: boolean }): Promise<TunnelInfo>;
+  /**
+   * Unpins and stops `hostname`, resolving once its process has exited. "in_use" while it carries connections, unless
+   * `force`, which closes them first; "unknown" when there is no such tunnel.
+   */
+  stop(hostname: string, options?: { readonly force?: boolean }): Promise<"stopped" | "unknown" | "in_use">;
 }
 
 /**
@@ -39,7 +69,9 @@ export interface ChildExit {
 
 export interface ChildHandle {
   readonly pid: number;
+  /** Settles when the process itself has exited, whoever still holds its output pipes. */
   readonly exited: Promise<ChildExit>;
+  /** Signals the process and everything it started (its process group); nothing once it has exited. */
   kill(signal: "SIGTERM" | "SIGKILL"): void;
 }
 
