@@ -1,21 +1,29 @@
-// Entry point: configuration, logger, metrics, port pool, supervisor, edge listener, admin server, signals.
+// Entry point. In the main thread: configuration, logger, supervisor, the edges (this thread's and the workers'),
+// the admin server and signals. Loaded in a worker thread, it runs one more edge (DESIGN §5).
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { loadConfig, type Config } from "./config/load.ts";
 import { formatDuration } from "./config/duration.ts";
 import { isProxyError } from "./errors.ts";
 import { VERSION } from "./version.ts";
+import { after, realClock } from "./clock.ts";
 import { createLogger, type Logger } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
-import { startAdmin } from "./ops/admin.ts";
+import { isLoopbackHost, startAdmin } from "./ops/admin.ts";
+import { EdgeHub } from "./edge/hub.ts";
 import { EdgeListener } from "./edge/listener.ts";
 import { AddressCounts, SharedCounter } from "./edge/limits.ts";
+import { runWorker } from "./edge/worker.ts";
+import type { WorkerSetup } from "./edge/messages.ts";
 import { PortPool } from "./supervisor/port-pool.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
-import { bunSpawner } from "./supervisor/spawner.ts";
+import { bunSpawner, cloudflaredProblem } from "./supervisor/spawner.ts";
 import { procNetProbe } from "./supervisor/proc-net.ts";
-import { realClock } from "./clock.ts";
 
 const EXIT_LISTEN_FAILED = 1;
 const EXIT_BAD_CONFIG = 2;
+const EXIT_SHUTDOWN_STUCK = 3;
+/** A drain that has not completed this long after its deadline is a bug: exit rather than hang forever. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 function logEffectiveConfig(log: Logger, config: Config, setpriv: string | null): void {
   log.info("starting", {
@@ -39,10 +47,21 @@ function logEffectiveConfig(log: Logger, config: Config, setpriv: string | null)
     send_proxy: config.sendProxy,
     metrics_listen: config.metricsListen?.text ?? "off",
     drain_timeout: formatDuration(config.drainTimeoutMs),
+    cancel_fanout: config.cancelFanout,
+    reuse_port: config.reusePort,
+    warm: config.warm.join(",") || "none",
+    admin_token: config.adminToken === null ? "none" : "set",
+    workers: config.workers,
     log_format: config.logFormat,
     log_level: config.logLevel,
     pdeathsig: setpriv === null ? "unavailable" : "setpriv",
   });
+}
+
+/** Without --reuse-port, several edges share the port among themselves only: refuse one another process holds. */
+function checkPortFree(config: Config): void {
+  if (config.workers === 1 || config.reusePort || config.listen.port === 0) return;
+  Bun.listen({ hostname: config.listen.host, port: config.listen.port, exclusive: true, socket: { data() {} } }).stop(true);
 }
 
 async function main(): Promise<number> {
@@ -67,8 +86,13 @@ async function main(): Promise<number> {
   const setpriv = Bun.which("setpriv");
   logEffectiveConfig(log, config, setpriv);
   if (setpriv === null) log.warn("setpriv not found: tunnel processes are not killed if the proxy itself is killed with SIGKILL");
+  const problem = cloudflaredProblem(config.cloudflaredPath);
+  if (problem !== null) log.warn("cloudflared not usable", { cloudflared_path: config.cloudflaredPath, problem });
 
   const metrics = new Metrics();
+  const total = new SharedCounter();
+  const perAddress = new AddressCounts(config.maxConnsPerIp);
+  let hub: EdgeHub | null = null;
   const supervisor = new Supervisor(config, {
     clock: realClock,
     spawner: bunSpawner({ setpriv }),
@@ -76,46 +100,78 @@ async function main(): Promise<number> {
     pool: new PortPool(config.portRange.start, config.portRange.end),
     log,
     metrics,
+    caches: { offer: (hostname, port) => hub?.offer(hostname, port), withdraw: (hostname) => hub?.withdraw(hostname) ?? Promise.resolve() },
   });
-  const total = new SharedCounter();
-  const edge = new EdgeListener(config, { tunnels: supervisor, log, metrics, total, perAddress: new AddressCounts(config.maxConnsPerIp), index: 0 });
-  metrics.addGauges(() => total.value, () => supervisor.countByState());
+  const edge = new EdgeListener(config, {
+    tunnels: supervisor,
+    log,
+    metrics,
+    total,
+    perAddress,
+    index: 0,
+    ...(config.workers > 1 ? { cancelTargets: (address: string) => (hub as EdgeHub).cancelTargets(address) } : {}),
+  });
+  if (config.workers > 1) {
+    hub = new EdgeHub({ config, tunnels: supervisor, perAddress, total, log, recentHere: (a) => edge.clients.recent(a), entry: new URL(import.meta.url) });
+  }
+  metrics.addGauges(() => total.value, () => supervisor.countByState(), () => supervisor.pinnedCount());
   let draining = false;
   let admin: ReturnType<typeof startAdmin> | null = null;
   let binding = config.listen.text;
   try {
+    checkPortFree(config);
     const port = edge.start();
-    log.info("listening", { listen: config.listen.text, port });
+    await hub?.start(port);
+    log.info("listening", { listen: config.listen.text, port, workers: config.workers });
     if (config.metricsListen !== null) {
       binding = config.metricsListen.text;
-      admin = startAdmin(config.metricsListen, { metrics, tunnels: () => supervisor.list(), draining: () => draining });
+      admin = startAdmin(config.metricsListen, {
+        metrics: { render: async () => metrics.render(await (hub?.snapshots() ?? [])) },
+        tunnels: () => supervisor.list(),
+        control: supervisor,
+        draining: () => draining,
+        token: config.adminToken,
+        loopback: isLoopbackHost(config.metricsListen.host),
+      }, config.reusePort);
       log.info("admin listening", { listen: binding, port: admin.port });
     }
+    supervisor.warm(config.warm);
   } catch (error) {
     log.error("cannot listen", { listen: binding, reason: (error as Error).message });
     edge.stopAccepting();
+    await hub?.terminate();
     log.flush();
     return EXIT_LISTEN_FAILED;
   }
 
   return new Promise<number>((resolve) => {
+    const closeAll = (reason: string) => {
+      edge.closeAll(reason);
+      hub?.closeAll(reason);
+    };
     const shutdown = async (signal: string) => {
       if (draining) {
         log.warn("second signal: closing every connection now", { signal });
-        edge.closeAll("second signal");
-        return;
+        return closeAll("second signal");
       }
       draining = true;
       edge.stopAccepting();
-      log.info("draining", { signal, connections: edge.connections.size, drain_timeout: formatDuration(config.drainTimeoutMs) });
-      const deadline = setTimeout(() => {
-        log.warn("drain timeout: closing the remaining connections", { connections: edge.connections.size });
-        edge.closeAll("drain timeout");
-      }, config.drainTimeoutMs);
-      await edge.whenEmpty();
-      clearTimeout(deadline);
+      log.info("draining", { signal, connections: total.value, drain_timeout: formatDuration(config.drainTimeoutMs) });
+      const deadline = after(config.drainTimeoutMs, () => {
+        log.warn("drain timeout: closing the remaining connections", { connections: total.value });
+        closeAll("drain timeout");
+      });
+      const stuck = after(config.drainTimeoutMs + SHUTDOWN_GRACE_MS, () => {
+        log.error("bug: shutdown did not complete; exiting anyway", { connections: total.value });
+        log.flush();
+        resolve(EXIT_SHUTDOWN_STUCK);
+      });
+      await Promise.all([edge.whenEmpty(), hub?.drain()]);
+      deadline.cancel();
       await supervisor.stopAll();
       await admin?.stop(true);
+      await hub?.terminate();
+      stuck.cancel();
       log.info("stopped");
       log.flush();
       resolve(0);
@@ -125,4 +181,5 @@ async function main(): Promise<number> {
   });
 }
 
-process.exit(await main());
+if (isMainThread) process.exit(await main());
+else runWorker(workerData as WorkerSetup, parentPort as NonNullable<typeof parentPort>);

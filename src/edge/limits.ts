@@ -2,32 +2,48 @@
 // updated without a message; the per-address count (--max-conns-per-ip) in the main thread, which workers ask.
 import type { Maybe } from "./context.ts";
 
-/** --max-connections: one counter in a SharedArrayBuffer, so every worker admits against the same total. */
-export class SharedCounter {
-  private readonly cell: Int32Array;
+/** Edges per process at most; connection ids step by this, offset by the edge's index, so they never collide. */
+export const MAX_EDGES = 64;
+const TOTAL = 0;
 
-  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
-    this.cell = new Int32Array(buffer);
+/**
+ * --max-connections across every edge: the total in a SharedArrayBuffer, taken with one atomic add, plus each edge's
+ * own share, so the share of an edge thread that died can be given back.
+ */
+export class SharedCounter {
+  private readonly cells: Int32Array;
+
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4 * (1 + MAX_EDGES))) {
+    this.cells = new Int32Array(buffer);
   }
 
   get buffer(): SharedArrayBuffer {
-    return this.cell.buffer as SharedArrayBuffer;
+    return this.cells.buffer as SharedArrayBuffer;
   }
 
   get value(): number {
-    return Atomics.load(this.cell, 0);
+    return Atomics.load(this.cells, TOTAL);
   }
 
-  /** Counts one more unless that would exceed `max` (0 = no limit). */
-  tryTake(max: number): boolean {
-    const now = Atomics.add(this.cell, 0, 1) + 1;
-    if (max === 0 || now <= max) return true;
-    Atomics.sub(this.cell, 0, 1);
-    return false;
+  /** Counts one more for `edge` unless the total would exceed `max` (0 = no limit). */
+  tryTake(edge: number, max: number): boolean {
+    const now = Atomics.add(this.cells, TOTAL, 1) + 1;
+    if (max !== 0 && now > max) {
+      Atomics.sub(this.cells, TOTAL, 1);
+      return false;
+    }
+    Atomics.add(this.cells, 1 + edge, 1);
+    return true;
   }
 
-  give(): void {
-    Atomics.sub(this.cell, 0, 1);
+  give(edge: number): void {
+    Atomics.sub(this.cells, 1 + edge, 1);
+    Atomics.sub(this.cells, TOTAL, 1);
+  }
+
+  /** `edge` is gone with its connections: its share leaves the total. */
+  forget(edge: number): void {
+    Atomics.sub(this.cells, TOTAL, Atomics.exchange(this.cells, 1 + edge, 0));
   }
 }
 
@@ -62,6 +78,11 @@ export class AddressCounts implements PerAddressLimit {
     if ((this.counts.get(address) ?? 0) >= this.max) return false;
     this.release(owner);
     return this.admit(owner, address);
+  }
+
+  /** `edge` is gone: every count its connections held is given back. */
+  forgetEdge(edge: number): void {
+    for (const owner of [...this.owners.keys()]) if (owner % MAX_EDGES === edge) this.release(owner);
   }
 
   release(owner: number): void {

@@ -10,7 +10,7 @@ import type { Fields, Logger } from "../ops/log.ts";
 import type { Metrics, Outcome } from "../ops/metrics.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";
 import type { Maybe } from "./context.ts";
-import type { PerAddressLimit, SharedCounter } from "./limits.ts";
+import { MAX_EDGES, type PerAddressLimit, type SharedCounter } from "./limits.ts";
 
 export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "trustedProxies" | "reusePort" | "workers">;
 
@@ -38,9 +38,6 @@ const backendHandlers: SocketHandler<Connection> = {
   connectError: (socket, error) => socket.data.onBackendConnectError(error),
   error: (socket, error) => socket.data.onHandlerError(error),
 };
-
-/** Connection ids step by this, offset by the edge's index, so ids from different edges never collide. */
-const MAX_EDGES = 64;
 
 export class EdgeListener implements EdgeContext {
   readonly connections = new Set<Connection>();
@@ -107,11 +104,11 @@ export class EdgeListener implements EdgeContext {
 
   private accept(socket: Socket<Connection | undefined>): void {
     const address = normaliseAddress(socket.remoteAddress);
-    if (!this.deps.total.tryTake(this.config.maxConnections)) return this.refuseAtAccept(socket, address, "limit_total", "--max-connections");
+    if (!this.deps.total.tryTake(this.deps.index, this.config.maxConnections)) return this.refuseAtAccept(socket, address, "limit_total", "--max-connections");
     const id = (this.nextId += MAX_EDGES);
     const admitted = this.deps.perAddress.admit(id, address);
     if (admitted === false) {
-      this.deps.total.give();
+      this.deps.total.give(this.deps.index);
       return this.refuseAtAccept(socket, address, "limit_per_ip", "--max-conns-per-ip");
     }
     const connection = new Connection(this, address, admitted === true ? "prelude" : "admitting", id);
@@ -164,7 +161,7 @@ export class EdgeListener implements EdgeContext {
     if (this.connections.size === 0) this.emptied?.();
     this.clients.unlink(connection);
     this.clients.remove(connection.key);
-    this.deps.total.give();
+    this.deps.total.give(this.deps.index);
     this.deps.perAddress.release(connection.id);
     this.metrics.bytes.inc("client_to_backend", connection.backend.written);
     this.metrics.bytes.inc("backend_to_client", connection.client.written);

@@ -4,13 +4,13 @@ import type { Server } from "bun";
 import { timingSafeEqual } from "node:crypto";
 import { BlockList, isIP } from "node:net";
 import type { ListenAddress } from "../config/listen.ts";
-import { isValidHostname } from "../edge/route.ts";
+import { isValidHostname } from "../protocol/hostname.ts";
 import { isProxyError } from "../errors.ts";
-import type { Metrics } from "./metrics.ts";
 import type { TunnelControl, TunnelInfo } from "../supervisor/types.ts";
 
 export interface AdminSources {
-  readonly metrics: Metrics;
+  /** The exposition text; with edge workers it gathers their counters first. */
+  readonly metrics: { render(): string | Promise<string> };
   readonly tunnels: () => readonly TunnelInfo[];
   readonly control: TunnelControl;
   readonly draining: () => boolean;
@@ -95,7 +95,7 @@ export async function handleAdmin(request: Request, sources: AdminSources): Prom
   if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
   switch (url.pathname) {
     case "/metrics":
-      return new Response(sources.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+      return new Response(await sources.metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
     case "/healthz":
       return sources.draining() ? new Response("draining\n", { status: 503 }) : new Response("ok\n");
     case "/tunnels":
@@ -105,6 +105,7 @@ export async function handleAdmin(request: Request, sources: AdminSources): Prom
   }
 }
 
-export function startAdmin(address: ListenAddress, sources: AdminSources): Server<undefined> {
-  return Bun.serve({ hostname: address.host, port: address.port, fetch: (request) => handleAdmin(request, sources) });
+/** `reusePort`: an upgrade's new process shares the admin address with the old one (--reuse-port). */
+export function startAdmin(address: ListenAddress, sources: AdminSources, reusePort: boolean): Server<undefined> {
+  return Bun.serve({ hostname: address.host, port: address.port, reusePort, fetch: (request) => handleAdmin(request, sources) });
 }

@@ -17,7 +17,13 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-type Family = { render(lines: string[]): void };
+type Family = { render(lines: string[], others: readonly MetricsSnapshot[]): void };
+
+/** An edge thread's counters and histograms, merged into the main thread's exposition at scrape time. */
+export interface MetricsSnapshot {
+  readonly counters: Readonly<Record<string, readonly (readonly [string, number])[]>>;
+  readonly histograms: Readonly<Record<string, { readonly counts: readonly number[]; readonly sum: number; readonly count: number }>>;
+}
 
 export class Counter<L extends string = never> implements Family {
   private readonly values = new Map<string, number>();
@@ -40,9 +46,17 @@ export class Counter<L extends string = never> implements Family {
     return this.values.get(labelValue) ?? 0;
   }
 
-  render(lines: string[]): void {
+  entries(): [string, number][] {
+    return [...this.values];
+  }
+
+  render(lines: string[], others: readonly MetricsSnapshot[]): void {
     lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
-    for (const [value, count] of this.values) lines.push(`${this.name}${labels(this.label, value)} ${count}`);
+    const totals = new Map(this.values);
+    for (const other of others) {
+      for (const [value, count] of other.counters[this.name] ?? []) totals.set(value, (totals.get(value) ?? 0) + count);
+    }
+    for (const [value, count] of totals) lines.push(`${this.name}${labels(this.label, value)} ${count}`);
   }
 }
 
@@ -85,10 +99,23 @@ export class Histogram implements Family {
     return this.count;
   }
 
-  render(lines: string[]): void {
+  snapshot(): { counts: number[]; sum: number; count: number } {
+    return { counts: [...this.counts], sum: this.sum, count: this.count };
+  }
+
+  render(lines: string[], others: readonly MetricsSnapshot[]): void {
     lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`);
-    this.buckets.forEach((bound, i) => lines.push(`${this.name}_bucket{le="${bound}"} ${this.counts[i]}`));
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    const counts = [...this.counts];
+    let { sum, count } = this;
+    for (const other of others) {
+      const theirs = other.histograms[this.name];
+      if (theirs === undefined) continue;
+      theirs.counts.forEach((n, i) => (counts[i] = (counts[i] ?? 0) + n));
+      sum += theirs.sum;
+      count += theirs.count;
+    }
+    this.buckets.forEach((bound, i) => lines.push(`${this.name}_bucket{le="${bound}"} ${counts[i]}`));
+    lines.push(`${this.name}_bucket{le="+Inf"} ${count}`, `${this.name}_sum ${sum}`, `${this.name}_count ${count}`);
   }
 }
 
@@ -111,19 +138,30 @@ export class Metrics {
   readonly tunnelStartup = new Histogram(`${METRIC_PREFIX}tunnel_startup_seconds`, "Tunnel spawn to listening.", STARTUP_BUCKETS);
   private readonly gauges: Gauge[] = [];
 
-  /** Gauges read live state (open connections, tunnels by state) only when scraped. */
-  addGauges(activeConnections: () => number, tunnelsByState: () => ReadonlyMap<string, number>): void {
+  /** Gauges read live state (open connections, tunnels by state, pinned tunnels) only when scraped. */
+  addGauges(activeConnections: () => number, tunnelsByState: () => ReadonlyMap<string, number>, pinned: () => number): void {
     this.gauges.push(
       new Gauge(`${METRIC_PREFIX}active_connections`, "Client connections open now.", activeConnections),
       new Gauge(`${METRIC_PREFIX}tunnels`, "Tunnels by state.", tunnelsByState, "state"),
+      new Gauge(`${METRIC_PREFIX}tunnels_pinned`, "Tunnels pinned by --warm or the admin API (never stopped for idleness).", pinned),
     );
   }
 
-  render(): string {
+  /** What an edge thread counted, for the main thread's exposition. */
+  snapshot(): MetricsSnapshot {
+    const counters = [this.connections, this.refusals, this.bytes, this.cancels];
+    return {
+      counters: Object.fromEntries(counters.map((counter) => [counter.name, counter.entries()])),
+      histograms: { [this.handshake.name]: this.handshake.snapshot() },
+    };
+  }
+
+  /** The exposition text: this process's families, with what the other edge threads counted added in. */
+  render(others: readonly MetricsSnapshot[] = []): string {
     const lines: string[] = [];
     const families: Family[] = [this.connections, this.refusals, ...this.gauges, this.tunnelStarts, this.tunnelRestarts,
       this.originFailures, this.bytes, this.cancels, this.handshake, this.tunnelStartup];
-    for (const family of families) family.render(lines);
+    for (const family of families) family.render(lines, others);
     return lines.join("\n") + "\n";
   }
 }

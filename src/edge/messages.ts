@@ -1,0 +1,45 @@
+// Messages between the main thread (supervisor, limits, metrics) and the edge worker threads (DESIGN §5). A port
+// delivers in order, which the lease caches rely on: a worker's leases reach the main thread before its ack.
+import type { Config } from "../config/load.ts";
+import type { RecentTunnel } from "./clients.ts";
+import type { MetricsSnapshot } from "../ops/metrics.ts";
+
+/** What a worker is started with. */
+export interface WorkerSetup {
+  readonly config: Omit<Config, "adminToken">;
+  readonly index: number;
+  /** The shared --max-connections counter. */
+  readonly total: SharedArrayBuffer;
+  /** The port the first edge bound (it differs from the configured one for `:0`). */
+  readonly port: number;
+}
+
+export type ToMain =
+  | { readonly t: "listening" }
+  | { readonly t: "bindFailed"; readonly reason: string }
+  /** A cold tunnel is needed: answered by leased or refused. */
+  | { readonly t: "acquire"; readonly id: number; readonly hostname: string }
+  /** The worker leased a ready tunnel from its cache: answered by lost only if the supervisor disagrees. */
+  | { readonly t: "lease"; readonly id: number; readonly hostname: string; readonly port: number }
+  | { readonly t: "release"; readonly id: number }
+  | { readonly t: "withdrawn"; readonly seq: number }
+  | { readonly t: "admit"; readonly id: number; readonly address: string }
+  | { readonly t: "move"; readonly id: number; readonly address: string }
+  | { readonly t: "forget"; readonly id: number }
+  | { readonly t: "cancelTargets"; readonly q: number; readonly address: string }
+  | { readonly t: "recent"; readonly q: number; readonly tunnels: readonly RecentTunnel[] }
+  | { readonly t: "metrics"; readonly q: number; readonly snapshot: MetricsSnapshot }
+  | { readonly t: "drained" };
+
+export type ToWorker =
+  | { readonly t: "leased"; readonly id: number; readonly port: number }
+  | { readonly t: "refused"; readonly id: number; readonly message: string }
+  | { readonly t: "lost"; readonly id: number; readonly reason: string }
+  | { readonly t: "offer"; readonly hostname: string; readonly port: number }
+  | { readonly t: "withdraw"; readonly hostname: string; readonly seq: number }
+  | { readonly t: "verdict"; readonly id: number; readonly allowed: boolean }
+  | { readonly t: "targets"; readonly q: number; readonly ports: readonly number[] }
+  | { readonly t: "recent?"; readonly q: number; readonly address: string }
+  | { readonly t: "metrics?"; readonly q: number }
+  | { readonly t: "drain" }
+  | { readonly t: "closeAll"; readonly reason: string };

@@ -1,0 +1,70 @@
+// An edge worker thread (DESIGN §5): its own SO_REUSEPORT listener running the whole connection pipeline, with
+// tunnels, per-address limits and cancel targets from the main thread by message.
+import type { MessagePort } from "node:worker_threads";
+import { EdgeListener } from "./listener.ts";
+import { AddressCounts, SharedCounter } from "./limits.ts";
+import type { ToMain, ToWorker, WorkerSetup } from "./messages.ts";
+import { RemotePerAddress, RemoteTunnels, Replies } from "./remote.ts";
+import { createLogger } from "../ops/log.ts";
+import { Metrics } from "../ops/metrics.ts";
+
+export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
+  const { config, index } = setup;
+  const post = (message: ToMain) => parent.postMessage(message);
+  const log = createLogger({ format: config.logFormat, level: config.logLevel });
+  const metrics = new Metrics();
+  const tunnels = new RemoteTunnels(post);
+  const remoteLimit = config.maxConnsPerIp > 0 ? new RemotePerAddress(post) : null;
+  const targets = new Replies<number[]>();
+  let nextQuery = 0;
+  const edge = new EdgeListener(config, {
+    tunnels,
+    log,
+    metrics,
+    total: new SharedCounter(setup.total),
+    perAddress: remoteLimit ?? new AddressCounts(0),
+    index,
+    cancelTargets: (address) => {
+      const q = ++nextQuery;
+      post({ t: "cancelTargets", q, address });
+      return targets.wait(q);
+    },
+  });
+  parent.on("message", (message: ToWorker) => {
+    switch (message.t) {
+      case "leased":
+        return tunnels.onLeased(message.id, message.port);
+      case "refused":
+        return tunnels.onRefused(message.id, message.message);
+      case "lost":
+        return tunnels.onLost(message.id, message.reason);
+      case "offer":
+        return tunnels.offer(message.hostname, message.port);
+      case "withdraw":
+        tunnels.withdraw(message.hostname);
+        return post({ t: "withdrawn", seq: message.seq });
+      case "verdict":
+        return remoteLimit?.onVerdict(message.id, message.allowed);
+      case "targets":
+        return targets.settle(message.q, [...message.ports]);
+      case "recent?":
+        return post({ t: "recent", q: message.q, tunnels: edge.clients.recent(message.address) });
+      case "metrics?":
+        return post({ t: "metrics", q: message.q, snapshot: metrics.snapshot() });
+      case "drain":
+        edge.stopAccepting();
+        return void edge.whenEmpty().then(() => {
+          log.flush();
+          post({ t: "drained" });
+        });
+      case "closeAll":
+        return edge.closeAll(message.reason);
+    }
+  });
+  try {
+    edge.start(setup.port);
+    post({ t: "listening" });
+  } catch (error) {
+    post({ t: "bindFailed", reason: (error as Error).message });
+  }
+}
