@@ -9,32 +9,7 @@ import { Side } from "./side.ts";
 import type { Outcome } from "../ops/metrics.ts";
 import { ALERT_INTERNAL_ERROR } from "../protocol/tls.ts";
 import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
-
-export type ConnectionState =
-  | "admitting" // another thread decides on --max-conns-per-ip; the client is paused
-  | "prelude" // PROXY header, PostgreSQL prelude, ClientHello
-  | "acquiring" // waiting for the tunnel; the client is paused
-  | "connecting" // Bun.connect to the tunnel port in flight
-  | "awaitingSslAnswer" // the SSLRequest was replayed; the backend's S is due
-  | "piping"
-  | "cancelling" // a plaintext CancelRequest is being forwarded
-  | "closing" // the outcome is decided; waiting for the sockets to close
-  | "finished"; // everything given back and reported
-
-const NEXT: Record<ConnectionState, readonly ConnectionState[]> = {
-  admitting: ["prelude", "closing"],
-  prelude: ["admitting", "acquiring", "cancelling", "closing"],
-  acquiring: ["connecting", "closing"],
-  connecting: ["awaitingSslAnswer", "piping", "closing"],
-  awaitingSslAnswer: ["piping", "closing"],
-  piping: ["closing"],
-  cancelling: ["closing"],
-  closing: ["finished"],
-  finished: [],
-};
-
-/** States in which the client has sent its ClientHello and waits for the backend's side of the handshake. */
-const MID_HANDSHAKE: readonly ConnectionState[] = ["acquiring", "connecting", "awaitingSslAnswer"];
+import { MID_HANDSHAKE, NEXT, type ConnectionState } from "./connection-state.ts";
 
 export class Connection implements LeaseHolder {
   readonly client = new Side<Connection>("client");
@@ -233,19 +208,6 @@ export class Connection implements LeaseHolder {
     this.to("finished");
     this.lease?.release();
     this.lease = null;
-    const outcome = this.outcome ?? "proxied";
-    this.ctx.finished(this, outcome, {
-      client: this.address,
-      proxy_src: this.proxySource,
-      sni: this.sni,
-      tunnel: this.hostname,
-      port: this.port,
-      tunnels: this.cancelTunnels,
-      bytes_in: this.backend.written,
-      bytes_out: this.client.written,
-      duration_ms: Math.round(performance.now() - this.acceptedAt),
-      outcome,
-      reason: this.reason,
-    });
+    this.ctx.finished(this, this.outcome ?? "proxied", this.reason);
   }
 }

@@ -1,7 +1,7 @@
 // What a connection needs from the edge that owns it: configuration, tunnels, limits, cancel routing, logs, metrics.
 import type { Connection } from "./connection.ts";
 import type { Config } from "../config/load.ts";
-import type { Fields, Logger } from "../ops/log.ts";
+import type { Logger } from "../ops/log.ts";
 import type { Metrics, Outcome } from "../ops/metrics.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";
 
@@ -23,6 +23,6 @@ export interface EdgeContext {
   proxied(connection: Connection): void;
   /** Ports of the running tunnels a cancel from `address` goes to, the most recently used first (DESIGN §1a). */
   cancelTargets(address: string): Promise<number[]>;
-  /** Called once, when the connection has given back everything it took, with its summary. */
-  finished(connection: Connection, outcome: Outcome, summary: Fields): void;
+  /** Called once, when the connection has given back everything it took; `reason` is set for anything but a clean close. */
+  finished(connection: Connection, outcome: Outcome, reason: string | undefined): void;
 }

@@ -156,7 +156,7 @@ export class EdgeListener implements EdgeContext {
     return Promise.resolve(runningTargets(this.clients.recent(address), this.tunnels, this.config.cancelFanout));
   }
 
-  finished(connection: Connection, outcome: Outcome, summary: Fields): void {
+  finished(connection: Connection, outcome: Outcome, reason: string | undefined): void {
     this.connections.delete(connection);
     if (this.connections.size === 0) this.emptied?.();
     this.clients.unlink(connection);
@@ -166,7 +166,19 @@ export class EdgeListener implements EdgeContext {
     this.metrics.bytes.inc("client_to_backend", connection.backend.written);
     this.metrics.bytes.inc("backend_to_client", connection.client.written);
     if (outcome === "cancel_forwarded" || outcome === "cancel_unroutable") this.metrics.cancels.inc(outcome === "cancel_forwarded" ? "forwarded" : "unroutable");
-    this.report(outcome, summary);
+    this.report(outcome, {
+      client: connection.address,
+      proxy_src: connection.proxySource,
+      sni: connection.sni,
+      tunnel: connection.hostname,
+      port: connection.port,
+      tunnels: connection.cancelTunnels,
+      bytes_in: connection.backend.written,
+      bytes_out: connection.client.written,
+      duration_ms: Math.round(performance.now() - connection.acceptedAt),
+      outcome,
+      reason,
+    });
   }
 
   private report(outcome: Outcome, summary: Fields): void {

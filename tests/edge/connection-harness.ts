@@ -5,7 +5,6 @@ import { Connection } from "../../src/edge/connection.ts";
 import type { EdgeContext } from "../../src/edge/context.ts";
 import { createLogger } from "../../src/ops/log.ts";
 import { Metrics, type Outcome } from "../../src/ops/metrics.ts";
-import type { Fields } from "../../src/ops/log.ts";
 import type { TunnelLease } from "../../src/supervisor/types.ts";
 
 export class FakeSocket {
@@ -62,7 +61,7 @@ export interface Harness {
   readonly connection: Connection;
   readonly client: FakeSocket;
   backend: FakeSocket | null;
-  readonly finished: { outcome: Outcome; summary: Fields }[];
+  readonly finished: { outcome: Outcome; summary: { reason: string | undefined } }[];
   readonly logs: string[];
   /** Leases handed out and how often each was released. */
   readonly leases: { port: number; releases: number }[];
@@ -127,7 +126,7 @@ export function harness(options: HarnessOptions = {}): Harness {
     connectBackend: (port) => void h.connecting.push(port),
     proxied: () => undefined,
     cancelTargets: async () => [],
-    finished: (_connection, outcome, summary) => void h.finished.push({ outcome, summary }),
+    finished: (_connection, outcome, reason) => void h.finished.push({ outcome, summary: { reason } }),
   };
   const connection = new Connection(ctx, "127.0.0.1", "prelude");
   const client = new FakeSocket((s) => connection.onClose(connection.client, s.asSocket()));
