@@ -1,0 +1,154 @@
+import { expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FAKE_CLOUDFLARED, ROOT, freePort, portRange, startProxy, type LogLine } from "../helpers/proxy-process.ts";
+import { echoConnection } from "../helpers/swarm.ts";
+import { eventually } from "../helpers/admin.ts";
+import { within } from "../helpers/deadline.ts";
+
+const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
+
+/** The shell block the README's upgrade section says this test runs. */
+function readmeProcedure(): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const marker = readme.indexOf("<!-- upgrade-procedure");
+  const start = readme.indexOf("```sh\n", marker) + "```sh\n".length;
+  const block = readme.slice(start, readme.indexOf("```", start));
+  if (marker < 0 || !block.includes("kill -TERM")) throw new Error("the README's upgrade procedure was not found");
+  return block;
+}
+
+/** A directory holding `tcp-tunnel-proxy` (the binary under test, or a wrapper running the source), for PATH. */
+function binDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "ttp-path-"));
+  const target = join(dir, "tcp-tunnel-proxy");
+  if (process.env.TTP_BINARY) symlinkSync(process.env.TTP_BINARY, target);
+  else {
+    writeFileSync(target, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} run ${JSON.stringify(join(ROOT, "src/main.ts"))} "$@"\n`);
+    chmodSync(target, 0o755);
+  }
+  return dir;
+}
+
+/** Sets net.ipv4.tcp_migrate_req=1 where this machine allows it; returns how to restore it, or null. */
+function enableMigration(): (() => void) | null {
+  try {
+    const before = readFileSync(MIGRATE, "utf8").trim();
+    writeFileSync(MIGRATE, "1");
+    return () => writeFileSync(MIGRATE, before);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` runs (a zombie waiting to be reaped does not). */
+function alive(pid: number): boolean {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** The first line of a stream that may stay open (the backgrounded new process inherits it). */
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let text = "";
+  for await (const chunk of stream) {
+    text += new TextDecoder().decode(chunk);
+    if (text.includes("\n")) break;
+  }
+  return text.split("\n")[0] as string;
+}
+
+/** Reads a process's JSON log lines from a stream as they come. */
+function collect(stream: ReadableStream<Uint8Array>, lines: LogLine[]): void {
+  void (async () => {
+    let partial = "";
+    for await (const chunk of stream) {
+      const parts = (partial + new TextDecoder().decode(chunk)).split("\n");
+      partial = parts.pop() ?? "";
+      for (const text of parts) {
+        try {
+          lines.push(JSON.parse(text) as LogLine);
+        } catch {
+          lines.push({ msg: text, level: "raw" });
+        }
+      }
+    }
+  })();
+}
+
+test("the README's upgrade procedure, followed as written, refuses no connection (issue 12)", async () => {
+  const restore = enableMigration();
+  const port = freePort();
+  const [oldAdmin, newAdmin] = [freePort(), freePort()];
+  const range = portRange(20);
+  const [rangeStart, rangeEnd] = range.split("-");
+  let newPid: number | null = null;
+  try {
+    const old = await startProxy(["--listen", `127.0.0.1:${port}`, "--reuse-port", "--port-range", range,
+      "--metrics-listen", `127.0.0.1:${oldAdmin}`, "--log-level", "info"]);
+    const sni = `up-${Math.random().toString(36).slice(2, 8)}.upgrade.test`;
+    expect((await echoConnection(port, sni, 100, 0)).ok).toBe(true);
+
+    let running = true;
+    let done = 0;
+    const failures: string[] = [];
+    const client = async (k: number) => {
+      for (let i = 0; running; i++) {
+        const result = await echoConnection(port, sni, 512, k * 100_000 + i);
+        done++;
+        if (!result.ok) failures.push(result.reason ?? "failed");
+      }
+    };
+    const clients = Array.from({ length: 8 }, (_, k) => client(k));
+    await within(10_000, eventually(() => done, (n) => n >= 200), "200 connections through the old process");
+
+    const newLines: LogLine[] = [];
+    const shell = Bun.spawn(["bash", "-ec", `${readmeProcedure()}\necho "$!"`], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        ...process.env,
+        PATH: `${binDir()}:${process.env.PATH}`,
+        OLD_PID: String(old.proc.pid),
+        NEW_ADMIN: `127.0.0.1:${newAdmin}`,
+        LISTEN_ADDR: `127.0.0.1:${port}`,
+        REUSE_PORT: "true",
+        PORT_RANGE_START: rangeStart as string,
+        PORT_RANGE_END: rangeEnd as string,
+        CLOUDFLARED_PATH: FAKE_CLOUDFLARED,
+        LOG_FORMAT: "json",
+        LOG_LEVEL: "info",
+      },
+    });
+    collect(shell.stderr, newLines);
+    expect(await within(20_000, shell.exited, "the procedure's three steps")).toBe(0);
+    newPid = Number(await firstLine(shell.stdout));
+    const doneAtSigterm = done;
+
+    expect(await within(10_000, old.proc.exited, "the old process's exit after its drain")).toBe(0);
+    await within(10_000, eventually(() => done, (n) => n >= doneAtSigterm + 300), "300 more connections after the SIGTERM");
+    running = false;
+    await Promise.all(clients);
+
+    if (restore !== null) expect(failures).toEqual([]);
+    else expect(failures.every((reason) => /reset|ECONNRESET|received 0/.test(reason))).toBe(true);
+    const newServed = newLines.filter((l) => l.msg === "connection" && l.outcome === "proxied").length;
+    expect(newServed).toBeGreaterThan(0);
+    const tunnelPort = (lines: LogLine[]) => lines.find((l) => l.msg === "tunnel starting" && l.tunnel === `cft-${sni}`)?.port;
+    expect(tunnelPort(old.lines)).toBeDefined();
+    expect(tunnelPort(newLines)).toBeDefined();
+    expect(tunnelPort(newLines)).not.toBe(tunnelPort(old.lines));
+    expect((await echoConnection(port, sni, 100, 1)).ok).toBe(true);
+    const stopping = newPid;
+    newPid = null;
+    process.kill(stopping, "SIGTERM");
+    await within(5000, eventually(() => alive(stopping), (running) => !running, 5000), "the new process's exit on SIGTERM");
+    expect(newLines.at(-1)?.msg).toBe("stopped");
+  } finally {
+    if (newPid !== null && newPid > 0) process.kill(newPid, "SIGTERM");
+    restore?.();
+  }
+}, 60_000);
