@@ -45,17 +45,25 @@ function formatJson(ts: string, level: Level, msg: string, fields: Fields): stri
   return JSON.stringify(record) + "\n";
 }
 
+/** Writes up to this size reach a pipe whole (POSIX PIPE_BUF), so lines from several edge threads never interleave. */
+const ATOMIC_WRITE = 4096;
+
 /**
- * Lines written in one tick go out in one write: under load (a summary line per connection) that is one syscall per
- * event-loop turn instead of one per connection.
+ * Lines written in one tick go out together: under load (a summary line per connection) that is one write per
+ * event-loop turn instead of one per connection, cut at line boundaries into writes that stay atomic.
  */
 function batchedStderr(): { write: (line: string) => void; flush: () => void } {
   let pending = "";
   const flush = () => {
-    if (pending === "") return;
-    const text = pending;
-    pending = "";
-    process.stderr.write(text);
+    while (pending !== "") {
+      let cut = pending.length;
+      if (cut > ATOMIC_WRITE) {
+        const end = pending.lastIndexOf("\n", ATOMIC_WRITE - 1);
+        cut = end < 0 ? pending.indexOf("\n") + 1 || pending.length : end + 1;
+      }
+      process.stderr.write(pending.slice(0, cut));
+      pending = pending.slice(cut);
+    }
   };
   return {
     write(line) {

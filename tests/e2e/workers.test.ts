@@ -27,7 +27,7 @@ async function held(port: number, sni: string, localAddress?: string): Promise<S
 }
 
 describe("--workers 3: three edges, one supervisor, every contract unchanged", () => {
-  test("three listeners share the port; 300 connections over 10 hostnames, every byte back, metrics exact", async () => {
+  test("three listeners share the port; 300 connections over 10 hostnames, every byte back, metrics exact, log lines whole", async () => {
     const proxy = await startProxy(["--workers", "3", "--metrics-listen", "127.0.0.1:0", "--log-level", "info"]);
     expect(listeners(proxy.port)).toBe(3);
     const results = await Promise.all(Array.from({ length: 300 }, (_, i) => echoConnection(proxy.port, `w${i % 10}.workers.test`, 1000 + i, i)));
@@ -44,6 +44,7 @@ describe("--workers 3: three edges, one supervisor, every contract unchanged", (
     expect(proxy.lines.filter((l) => l.msg === "tunnel starting")).toHaveLength(10);
     for (const tunnel of await tunnels(proxy.adminPort as number)) expect(tunnel.connections).toBe(0);
     expect(await proxy.stop()).toBe(0);
+    expect(proxy.lines.filter((l) => l.level === "raw")).toEqual([]);
   });
 
   test("--max-conns-per-ip and --max-connections hold across edges", async () => {
