@@ -54,7 +54,9 @@ describe("--workers 3: three edges, one supervisor, every contract unchanged", (
     for (let i = 0; i < 3; i++) expect((await readUntilClose(await rawConnect(proxy.port, "127.0.0.2"))).length).toBe(0);
     const others = await Promise.all([0, 1].map(() => held(proxy.port, sni, "127.0.0.3")));
     for (let i = 0; i < 3; i++) expect((await readUntilClose(await rawConnect(proxy.port, "127.0.0.4"))).length).toBe(0);
-    const refusals = proxy.lines.filter((l) => l.outcome === "refused_limit").map((l) => l.reason);
+    const refused = () => proxy.lines.filter((l) => l.outcome === "refused_limit").map((l) => l.reason);
+    await within(5000, proxy.waitFor(() => refused().length >= 6), "six refusal summaries");
+    const refusals = refused();
     expect(refusals.filter((r) => r === "--max-conns-per-ip")).toHaveLength(3);
     expect(refusals.filter((r) => r === "--max-connections")).toHaveLength(3);
     (mine[0] as Socket).destroy();
