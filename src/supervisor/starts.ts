@@ -101,6 +101,8 @@ export class Starts {
       return;
     }
     this.deps.log.info("tunnel restarting", { tunnel: tunnel.hostname, pinned: true, after_failures: tunnel.pinnedFailures });
+    // Like a new tunnel after its cooldown (DESIGN §2: "starts it afresh"), crashes are counted from zero again.
+    tunnel.attempt = 0;
     this.table.change(tunnel, "starting");
     void this.begin(tunnel);
   }

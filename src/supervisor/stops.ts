@@ -46,6 +46,8 @@ export class Stops {
       if (tunnel.version !== version || tunnel.state !== "idle" || tunnel.connections > 0 || tunnel.pinned) {
         this.deps.log.info("tunnel stop abandoned", { tunnel: tunnel.hostname, reason, state: tunnel.state });
         if (isLeasable(tunnel.state)) this.table.offer(tunnel);
+        // An idle timer that fired meanwhile joined this stale decision: the idle period runs again.
+        if (tunnel.idleTimer === null && tunnel.connections === 0) this.armIdle(tunnel);
         return false;
       }
       this.now(tunnel, reason, true);

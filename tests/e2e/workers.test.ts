@@ -94,6 +94,7 @@ describe("--workers 3: three edges, one supervisor, every contract unchanged", (
     const abandoned = proxy.lines.filter((l) => l.msg === "tunnel stop abandoned").length;
     expect(stops + abandoned).toBeGreaterThan(0);
     await eventually(async () => metric(await scrape(proxy.adminPort as number), "tcp_tunnel_proxy_active_connections"), (n) => n === 0);
+    await within(5000, eventually(() => tunnels(proxy.adminPort as number), (list) => list.length === 0), "the idle tunnel's stop at the end");
     expect(proxy.lines.filter((l) => l.msg === "connection" && l.outcome !== "proxied")).toEqual([]);
     await proxy.stop();
   });

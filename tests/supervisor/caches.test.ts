@@ -121,3 +121,21 @@ describe("stops that do not wait for the caches", () => {
     expect(t.spawner.alive).toHaveLength(0);
   });
 });
+
+describe("an idle timer that fires while a decided stop still waits for the caches", () => {
+  for (const idleTimeoutMs of [1000, 0]) {
+    test(`joins that decision, and when it is abandoned the idle period runs again (--idle-timeout ${idleTimeoutMs})`, async () => {
+      const t = setup({ idleTimeoutMs });
+      await idleTunnel(t);
+      t.caches.holdWithdrawals = true;
+      await t.clock.advance(idleTimeoutMs + 1);
+      t.tryAcquire(A)?.release();
+      await t.clock.advance(idleTimeoutMs + 1);
+      t.caches.finishWithdrawals();
+      t.caches.holdWithdrawals = false;
+      await t.clock.advance(idleTimeoutMs * 3 + 10);
+      expect(t.spawner.alive).toHaveLength(0);
+      expect(t.state(A)).toBeUndefined();
+    });
+  }
+});

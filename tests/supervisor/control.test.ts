@@ -165,3 +165,18 @@ describe("stop", () => {
     expect(t.logged("tunnel ready")).toHaveLength(0);
   });
 });
+
+test("a pinned tunnel back from --max-restarts counts its crashes afresh: one more crash restarts it", async () => {
+  const t = setup({ maxRestarts: 1, restartBackoffMs: 1000 });
+  void t.supervisor.start(A, { pin: true }).catch(() => undefined);
+  await t.clock.advance(100);
+  for (let crash = 0; crash < 2; crash++) {
+    t.spawner.alive[0]?.exit();
+    await t.clock.advance(3000);
+  }
+  await t.clock.advance(5000);
+  expect(t.state(A)?.state).toBe("idle");
+  t.spawner.alive[0]?.exit();
+  await t.clock.advance(1);
+  expect(t.state(A)?.state).toBe("starting");
+});
