@@ -11,6 +11,11 @@ import { ALERT_INTERNAL_ERROR } from "../protocol/tls.ts";
 import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
 import { MID_HANDSHAKE, NEXT, type ConnectionState } from "./connection-state.ts";
 
+const CLIENT_CLOSED_EARLY = "client closed before a complete ClientHello";
+const CLIENT_LEFT = "client left before the tunnel was ready";
+const BACKEND_GONE_BEFORE_S = "backend closed before answering the SSLRequest";
+const BACKEND_GONE = "backend closed before the pipe started";
+
 export class Connection implements LeaseHolder {
   readonly client = new Side<Connection>("client");
   readonly backend = new Side<Connection>("backend");
@@ -120,10 +125,13 @@ export class Connection implements LeaseHolder {
     switch (this.state) {
       case "admitting":
       case "prelude":
-        return this.close("refused_invalid", "client closed before a complete ClientHello", "client_closed");
+        return this.close("refused_invalid", CLIENT_CLOSED_EARLY, "client_closed");
+      case "acquiring":
+      case "connecting":
       case "awaitingSslAnswer":
-        if (side === this.backend) this.fail("backend_error", "backend closed before answering the SSLRequest");
-        return;
+        // A TLS client that sent FIN before its handshake completed can never complete it: it has left.
+        if (side === this.client) return this.close("timeout", CLIENT_LEFT);
+        return this.fail("backend_error", this.state === "awaitingSslAnswer" ? BACKEND_GONE_BEFORE_S : BACKEND_GONE);
       case "piping":
         return pipeEnded(this, side);
       default:
@@ -141,14 +149,13 @@ export class Connection implements LeaseHolder {
         break;
       case "admitting":
       case "prelude":
-        this.close("refused_invalid", "client closed before a complete ClientHello", "client_closed");
+        this.close("refused_invalid", CLIENT_CLOSED_EARLY, "client_closed");
         break;
       case "acquiring":
       case "connecting":
       case "awaitingSslAnswer":
-        if (side === this.client) this.close("timeout", "client left before the tunnel was ready");
-        else if (this.state === "awaitingSslAnswer") this.fail("backend_error", "backend closed before answering the SSLRequest");
-        else this.fail("backend_error", "backend closed before the pipe started");
+        if (side === this.client) this.close("timeout", CLIENT_LEFT);
+        else this.fail("backend_error", this.state === "awaitingSslAnswer" ? BACKEND_GONE_BEFORE_S : BACKEND_GONE);
         break;
       default:
         break;

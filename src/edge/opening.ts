@@ -13,12 +13,18 @@ import { ALERT_UNRECOGNIZED_NAME } from "../protocol/tls.ts";
 
 const OK_REPLY = fromAscii("OK\n");
 const SSL_ACCEPTED_BYTE = 0x53;
-/** Bytes a paused client may still deliver before the pipe starts; beyond this the connection is refused. */
+/**
+ * Bytes queued while the tunnel starts before the client is paused. It is not paused at once: a paused socket does
+ * not report a FIN, and a client that leaves during a cold start must be seen leaving (a TLS client sends nothing
+ * after its ClientHello until it hears back, so it stays below this).
+ */
+const PAUSE_QUEUED_BYTES = 64 * 1024;
+/** Bytes a client may still deliver before the pipe starts; beyond this the connection is refused. */
 export const MAX_QUEUED_BYTES = 1 << 20;
 
 export class Opening {
   private prelude: Prelude | null;
-  /** Chunks that arrived after the prelude ended (rare: the client is paused); null until one does. */
+  /** Chunks that arrived after the prelude ended, to replay after the ClientHello; null until one does. */
   private queued: Uint8Array[] | null = null;
   private queuedBytes = 0;
   private replay: Uint8Array | null = null;
@@ -37,9 +43,9 @@ export class Opening {
 
   onClientData(chunk: Uint8Array): void {
     if (this.conn.state === "prelude" && this.prelude !== null) return this.onPreludeStep(this.prelude.feed(chunk));
-    this.conn.client.pause();
     (this.queued ??= []).push(chunk);
     this.queuedBytes += chunk.length;
+    if (this.conn.state === "admitting" || this.queuedBytes > PAUSE_QUEUED_BYTES) this.conn.client.pause();
     if (this.queuedBytes > MAX_QUEUED_BYTES) this.conn.close("refused_invalid", "client sent too much before the tunnel was ready", "queue_full");
   }
 
@@ -103,7 +109,6 @@ export class Opening {
     this.replay = step.replay;
     this.sslRequest = step.sslRequest;
     conn.to("acquiring");
-    conn.client.pause();
     const warm = conn.ctx.tunnels.tryAcquire(routed.hostname, conn);
     if (warm !== null) return conn.onLease(warm);
     conn.ctx.tunnels.acquire(routed.hostname, conn).then(

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { startProxy, freePort } from "../helpers/proxy-process.ts";
 import { recordingServer } from "../helpers/servers.ts";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { eventually, metric, scrape } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
 import { clientHello, records } from "../helpers/builders.ts";
@@ -47,6 +49,19 @@ describe("the backend side of the handshake", () => {
     expect(proxy.lines.some((l) => l.msg === "backend refused TLS")).toBe(true);
     await proxy.stop();
   });
+});
+
+test("a client that closes while its tunnel starts is logged timeout at once and costs no upstream connection", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ttp-vanish-"));
+  const proxy = await startProxy([], { FAKE_CF_START_DELAY_MS: "1500", FAKE_CF_STATE_DIR: dir });
+  const sni = `gone-${unique()}.vanish.test`;
+  const socket = await rawConnect(proxy.port);
+  socket.end(hello(sni));
+  const line = await within(1000, proxy.waitFor((l) => l.msg === "connection" && l.sni === sni), "the summary of the departed client");
+  expect(line).toMatchObject({ outcome: "timeout", reason: "client left before the tunnel was ready" });
+  await within(5000, proxy.waitFor((l) => l.msg === "tunnel ready" && l.tunnel === `cft-${sni}`), "the tunnel's start");
+  expect(existsSync(join(dir, `cft-${sni}.conns`))).toBe(false);
+  await proxy.stop();
 });
 
 describe("byte accounting and half-close", () => {

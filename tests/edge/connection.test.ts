@@ -82,6 +82,17 @@ describe("the backend hangs up before answering the SSLRequest (issue 10, defect
   }
 });
 
+test("a client FIN while its tunnel starts: it has left (timeout), no backend connect, the late lease given back", async () => {
+  const h = harness();
+  h.connection.onClientData(HELLO);
+  h.connection.onEnd(h.connection.client);
+  expect(h.finished[0]).toMatchObject({ outcome: "timeout", summary: { reason: "client left before the tunnel was ready" } });
+  h.acquire?.resolve(h.lease(20003));
+  await Promise.resolve();
+  expect(h.connecting).toEqual([]);
+  expectSettled(h);
+});
+
 test("a socket handler that throws is logged as a bug and its connection finishes", () => {
   const h = harness({ warm: true });
   h.connection.onClientData(HELLO);
@@ -159,8 +170,13 @@ test("5,000 random orders of events: each connection finishes exactly once and r
 test("more than 1 MiB of early data while the tunnel starts is refused (queue_full), and the late lease given back", async () => {
   const h = harness();
   h.connection.onClientData(HELLO);
+  expect(h.client.paused).toBe(false);
+  h.connection.onClientData(new Uint8Array(64 * 1024));
+  expect(h.client.paused).toBe(false);
+  h.connection.onClientData(new Uint8Array(1));
   expect(h.client.paused).toBe(true);
-  for (let i = 0; i < 16; i++) h.connection.onClientData(new Uint8Array(64 * 1024));
+  for (let i = 0; i < 14; i++) h.connection.onClientData(new Uint8Array(64 * 1024));
+  h.connection.onClientData(new Uint8Array(64 * 1024 - 1));
   expect(h.finished).toHaveLength(0);
   h.connection.onClientData(new Uint8Array(1));
   expect(h.finished).toHaveLength(1);
