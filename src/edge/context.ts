@@ -18,6 +18,8 @@ export interface EdgeContext {
   isTrusted(address: string): boolean;
   /** Moves the connection's limit count to `address` (a trusted PROXY source); false when that address is full. */
   moveKey(connection: Connection, address: string): Maybe<boolean>;
+  /** The move was allowed and the connection still opens: from now on it counts under `address` here too. */
+  rekey(connection: Connection, address: string): void;
   connectBackend(port: number, connection: Connection): void;
   /** The connection is proxied from now on: a cancel from its client address may reach its tunnel. */
   proxied(connection: Connection): void;

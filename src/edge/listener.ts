@@ -125,16 +125,10 @@ export class EdgeListener implements EdgeContext {
   }
 
   moveKey(connection: Connection, address: string): Maybe<boolean> {
-    const moved = this.deps.perAddress.move(connection.id, address);
-    if (moved === true) this.rekey(connection, address);
-    if (typeof moved === "boolean") return moved;
-    return moved.then((ok) => {
-      if (ok) this.rekey(connection, address);
-      return ok;
-    });
+    return this.deps.perAddress.move(connection.id, address);
   }
 
-  private rekey(connection: Connection, address: string): void {
+  rekey(connection: Connection, address: string): void {
     if (connection.key === address) return;
     this.clients.remove(connection.key);
     this.clients.add(address);

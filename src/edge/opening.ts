@@ -62,7 +62,10 @@ export class Opening {
     conn.to("prelude");
     conn.client.resume();
     const queued = this.takeQueued();
-    if (step !== null) this.afterSource(step);
+    if (step !== null) {
+      conn.ctx.rekey(conn, conn.proxySource as string);
+      this.afterSource(step);
+    }
     for (const chunk of queued) this.onClientData(chunk);
   }
 
@@ -73,7 +76,10 @@ export class Opening {
     if (source === undefined || conn.proxySource !== undefined) return this.afterSource(step);
     conn.proxySource = source;
     const moved = conn.ctx.moveKey(conn, source);
-    if (moved === true) return this.afterSource(step);
+    if (moved === true) {
+      conn.ctx.rekey(conn, source);
+      return this.afterSource(step);
+    }
     if (moved === false) return this.refuseSourceLimit();
     this.parked = step;
     conn.to("admitting");

@@ -63,6 +63,8 @@ export interface Harness {
   backend: FakeSocket | null;
   readonly finished: { outcome: Outcome; summary: { reason: string | undefined } }[];
   readonly logs: string[];
+  /** Addresses the connection was re-keyed to (cancel affinity, limit counts). */
+  readonly rekeyed: string[];
   /** Leases handed out and how often each was released. */
   readonly leases: { port: number; releases: number }[];
   /** The acquire in progress (cold tunnel), settled by the test; null once settled. */
@@ -75,6 +77,9 @@ export interface Harness {
 
 export interface HarnessOptions {
   readonly warm?: boolean;
+  /** What the per-address limit says about a trusted PROXY source (a promise: another thread decides). */
+  readonly moveVerdict?: boolean | Promise<boolean>;
+  readonly trusted?: boolean;
   readonly helloTimeoutMs?: number;
 }
 
@@ -84,6 +89,7 @@ export function harness(options: HarnessOptions = {}): Harness {
   const h = {
     finished: [],
     logs,
+    rekeyed: [],
     leases: [],
     acquire: null,
     connecting: [],
@@ -121,8 +127,9 @@ export function harness(options: HarnessOptions = {}): Harness {
     },
     log: createLogger({ format: "json", level: "debug", write: (line) => logs.push(line) }),
     metrics,
-    isTrusted: () => false,
-    moveKey: () => true,
+    isTrusted: () => options.trusted ?? false,
+    moveKey: () => options.moveVerdict ?? true,
+    rekey: (_connection, address) => void h.rekeyed.push(address),
     connectBackend: (port) => void h.connecting.push(port),
     proxied: () => undefined,
     cancelTargets: async () => [],

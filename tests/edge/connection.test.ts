@@ -93,6 +93,41 @@ test("a client FIN while its tunnel starts: it has left (timeout), no backend co
   expectSettled(h);
 });
 
+describe("a PROXY source's limit decided in another thread (worker mode)", () => {
+  const header = new TextEncoder().encode("PROXY TCP4 198.51.100.7 10.0.0.1 40000 19000\r\n");
+
+  test("allowed: the connection counts under the source and goes on to its tunnel", async () => {
+    const h = harness({ trusted: true, warm: true, moveVerdict: Promise.resolve(true) });
+    h.connection.onClientData(new Uint8Array([...header, ...HELLO]));
+    expect(h.connection.state).toBe("admitting");
+    await Promise.resolve();
+    expect(h.rekeyed).toEqual(["198.51.100.7"]);
+    expect(h.connecting).toEqual([20000]);
+  });
+
+  test("a verdict that arrives after the connection closed changes nothing", async () => {
+    let allow!: (allowed: boolean) => void;
+    const h = harness({ trusted: true, warm: true, moveVerdict: new Promise((resolve) => (allow = resolve)) });
+    h.connection.onClientData(new Uint8Array([...header, ...HELLO]));
+    h.connection.abandon("drain timeout");
+    allow(true);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(h.rekeyed).toEqual([]);
+    expect(h.leases).toEqual([]);
+    expectSettled(h);
+  });
+
+  test("refused: closed as refused_limit", async () => {
+    const h = harness({ trusted: true, moveVerdict: Promise.resolve(false) });
+    h.connection.onClientData(new Uint8Array([...header, ...HELLO]));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(h.finished[0]).toMatchObject({ outcome: "refused_limit" });
+    expect(h.rekeyed).toEqual([]);
+  });
+});
+
 test("a socket handler that throws is logged as a bug and its connection finishes", () => {
   const h = harness({ warm: true });
   h.connection.onClientData(HELLO);
