@@ -13,7 +13,12 @@ export async function forwardCancel(ports: readonly number[], message: Uint8Arra
 
 function forwardOne(port: number, message: Uint8Array): Promise<boolean> {
   return new Promise((resolve) => {
-    let linger: ReturnType<typeof setTimeout> | undefined;
+    let socket: Socket<undefined> | null = null;
+    // From the connect on: a tunnel port that never completes the handshake does not hold the cancel either.
+    const linger = setTimeout(() => {
+      resolve(false);
+      socket?.terminate();
+    }, CANCEL_LINGER_MS);
     const give = (socket: Socket<undefined>) => {
       const taken = socket.write(message);
       if (taken !== message.length) {
@@ -29,9 +34,9 @@ function forwardOne(port: number, message: Uint8Array): Promise<boolean> {
       allowHalfOpen: true,
       data: undefined,
       socket: {
-        open(socket) {
-          linger = setTimeout(() => socket.terminate(), CANCEL_LINGER_MS);
-          give(socket);
+        open(opened) {
+          socket = opened;
+          give(opened);
         },
         data() {},
         end: (socket) => void socket.end(),
@@ -39,9 +44,15 @@ function forwardOne(port: number, message: Uint8Array): Promise<boolean> {
           clearTimeout(linger);
           resolve(false);
         },
-        connectError: () => resolve(false),
+        connectError: () => {
+          clearTimeout(linger);
+          resolve(false);
+        },
         error: () => undefined,
       },
-    }).catch(() => resolve(false));
+    }).catch(() => {
+      clearTimeout(linger);
+      resolve(false);
+    });
   });
 }

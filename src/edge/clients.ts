@@ -21,10 +21,6 @@ export interface RecentTunnel {
 export class Clients {
   private readonly byAddress = new Map<string, Client>();
 
-  count(address: string): number {
-    return this.byAddress.get(address)?.count ?? 0;
-  }
-
   add(address: string): void {
     let client = this.byAddress.get(address);
     if (client === undefined) this.byAddress.set(address, (client = new Client()));
@@ -66,10 +62,6 @@ export class Clients {
       if (!found.some((seen) => seen.hostname === hostname)) found.push({ hostname, at: c.proxiedAt });
     }
     return found;
-  }
-
-  get size(): number {
-    return this.byAddress.size;
   }
 }
 

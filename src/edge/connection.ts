@@ -92,6 +92,8 @@ export class Connection implements LeaseHolder {
     this.lease = lease;
     this.port = lease.port;
     this.to("connecting");
+    // A tunnel port whose accept queue is full retries the handshake for minutes: bound it like the hello.
+    this.armTimer(this.ctx.config.helloTimeoutMs, () => this.fail("backend_error", "connect to the tunnel port timed out"));
     this.ctx.connectBackend(lease.port, this);
   }
 

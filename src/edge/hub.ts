@@ -2,6 +2,7 @@
 // questions from the one supervisor and the one per-address count, and is the LeaseCaches the supervisor offers
 // ready tunnels to and withdraws them from before it stops one.
 import { Worker } from "node:worker_threads";
+import { isProxyError } from "../errors.ts";
 import { runningTargets, type RecentTunnel } from "./clients.ts";
 import type { AddressCounts, SharedCounter } from "./limits.ts";
 import type { ToMain, ToWorker, WorkerSetup } from "./messages.ts";
@@ -37,12 +38,15 @@ class Link {
   }
 }
 
-type Gather<T> = { left: number; items: T[]; done: (items: T[]) => void };
+/** A question put to every worker: done when each has answered, has exited, or the deadline has passed. */
+type Round = { waiting: Set<Link>; items: unknown[]; done: (items: unknown[]) => void; timer: ReturnType<typeof setTimeout> };
+
+/** A worker that has not answered by then is stuck (a bug); a scrape, a cancel or a stop goes on without it. */
+const ROUND_DEADLINE_MS = 2000;
 
 export class EdgeHub implements LeaseCaches {
   private readonly links: Link[] = [];
-  private readonly gathers = new Map<number, Gather<unknown>>();
-  private readonly withdrawals = new Map<number, { left: number; done: () => void }>();
+  private readonly rounds = new Map<number, Round>();
   private nextSeq = 0;
   private terminating = false;
 
@@ -75,22 +79,19 @@ export class EdgeHub implements LeaseCaches {
   }
 
   withdraw(hostname: string): Promise<void> {
-    if (this.links.length === 0) return Promise.resolve();
-    const seq = ++this.nextSeq;
-    for (const link of this.links) link.post({ t: "withdraw", hostname, seq });
-    return new Promise((done) => this.withdrawals.set(seq, { left: this.links.length, done }));
+    return this.ask((seq) => ({ t: "withdraw", hostname, seq })).then(() => undefined);
   }
 
   /** Cancel affinity across every edge: the client's tunnels from all registries, newest first, running ones only. */
   async cancelTargets(address: string): Promise<number[]> {
-    const theirs = await this.gather<RecentTunnel[]>((q) => ({ t: "recent?", q, address }));
+    const theirs = (await this.ask((q) => ({ t: "recent?", q, address }))) as RecentTunnel[][];
     const merged = [...this.deps.recentHere(address), ...theirs.flat()].sort((a, b) => b.at - a.at);
     return runningTargets(merged, this.deps.tunnels, this.deps.config.cancelFanout);
   }
 
   /** Every worker's counters, for /metrics. */
   snapshots(): Promise<MetricsSnapshot[]> {
-    return this.gather<MetricsSnapshot>((q) => ({ t: "metrics?", q }));
+    return this.ask((q) => ({ t: "metrics?", q })) as Promise<MetricsSnapshot[]>;
   }
 
   /** Workers stop accepting and resolve once their connections are gone. */
@@ -111,22 +112,33 @@ export class EdgeHub implements LeaseCaches {
     await Promise.all(this.links.map((link) => link.worker.terminate()));
   }
 
-  private gather<T>(ask: (q: number) => ToWorker): Promise<T[]> {
+  private ask(question: (q: number) => ToWorker): Promise<unknown[]> {
     if (this.links.length === 0) return Promise.resolve([]);
     const q = ++this.nextSeq;
     return new Promise((done) => {
-      this.gathers.set(q, { left: this.links.length, items: [], done } as Gather<unknown>);
-      for (const link of this.links) link.post(ask(q));
+      const timer = setTimeout(() => {
+        this.deps.log.error("bug: edge workers did not answer", { question: question(q).t, missing: this.rounds.get(q)?.waiting.size });
+        this.finish(q);
+      }, ROUND_DEADLINE_MS);
+      this.rounds.set(q, { waiting: new Set(this.links), items: [], done, timer });
+      for (const link of this.links) link.post(question(q));
     });
   }
 
-  private answer(q: number, item: unknown): void {
-    const gather = this.gathers.get(q);
-    if (gather === undefined) return;
-    gather.items.push(item);
-    if (--gather.left > 0) return;
-    this.gathers.delete(q);
-    gather.done(gather.items);
+  /** `link`'s answer to round `q` (none when it exited). */
+  private answer(q: number, link: Link, item?: unknown): void {
+    const round = this.rounds.get(q);
+    if (round === undefined || !round.waiting.delete(link)) return;
+    if (item !== undefined) round.items.push(item);
+    if (round.waiting.size === 0) this.finish(q);
+  }
+
+  private finish(q: number): void {
+    const round = this.rounds.get(q);
+    if (round === undefined) return;
+    this.rounds.delete(q);
+    clearTimeout(round.timer);
+    round.done(round.items);
   }
 
   private onMessage(link: Link, message: ToMain): void {
@@ -139,14 +151,8 @@ export class EdgeHub implements LeaseCaches {
         link.leases.get(message.id)?.release();
         link.leases.delete(message.id);
         return;
-      case "withdrawn": {
-        const pending = this.withdrawals.get(message.seq);
-        if (pending !== undefined && --pending.left === 0) {
-          this.withdrawals.delete(message.seq);
-          pending.done();
-        }
-        return;
-      }
+      case "withdrawn":
+        return this.answer(message.seq, link);
       case "admit":
         return link.post({ t: "verdict", id: message.id, allowed: this.deps.perAddress.admit(message.id, message.address) });
       case "move":
@@ -156,9 +162,9 @@ export class EdgeHub implements LeaseCaches {
       case "cancelTargets":
         return void this.cancelTargets(message.address).then((ports) => link.post({ t: "targets", q: message.q, ports }));
       case "recent":
-        return this.answer(message.q, message.tunnels);
+        return this.answer(message.q, link, message.tunnels);
       case "metrics":
-        return this.answer(message.q, message.snapshot);
+        return this.answer(message.q, link, message.snapshot);
       default:
         return;
     }
@@ -175,7 +181,7 @@ export class EdgeHub implements LeaseCaches {
         link.leases.set(id, lease);
         link.post({ t: "leased", id, port: lease.port });
       },
-      (error: Error) => link.post({ t: "refused", id, message: error.message }),
+      (error: Error) => link.post({ t: "refused", id, code: isProxyError(error) ? error.code : "tunnel_start_failed", message: error.message }),
     );
   }
 
@@ -199,7 +205,6 @@ export class EdgeHub implements LeaseCaches {
     this.deps.total.forget(link.index);
     const at = this.links.indexOf(link);
     if (at >= 0) this.links.splice(at, 1);
-    for (const [seq, pending] of this.withdrawals) if (--pending.left === 0) (this.withdrawals.delete(seq), pending.done());
-    for (const [q, gather] of this.gathers) if (--gather.left === 0) (this.gathers.delete(q), gather.done(gather.items));
+    for (const q of [...this.rounds.keys()]) this.answer(q, link);
   }
 }

@@ -7,8 +7,9 @@ export const MAX_EDGES = 64;
 const TOTAL = 0;
 
 /**
- * --max-connections across every edge: the total in a SharedArrayBuffer, taken with one atomic add, plus each edge's
- * own share, so the share of an edge thread that died can be given back.
+ * --max-connections across every edge: the total in a SharedArrayBuffer, taken with a compare-and-swap (never over
+ * the limit, never refused while below it), plus each edge's own share, so the share of an edge thread that died can
+ * be given back.
  */
 export class SharedCounter {
   private readonly cells: Int32Array;
@@ -27,13 +28,13 @@ export class SharedCounter {
 
   /** Counts one more for `edge` unless the total would exceed `max` (0 = no limit). */
   tryTake(edge: number, max: number): boolean {
-    const now = Atomics.add(this.cells, TOTAL, 1) + 1;
-    if (max !== 0 && now > max) {
-      Atomics.sub(this.cells, TOTAL, 1);
-      return false;
+    for (;;) {
+      const now = Atomics.load(this.cells, TOTAL);
+      if (max !== 0 && now >= max) return false;
+      if (Atomics.compareExchange(this.cells, TOTAL, now, now + 1) !== now) continue;
+      Atomics.add(this.cells, 1 + edge, 1);
+      return true;
     }
-    Atomics.add(this.cells, 1 + edge, 1);
-    return true;
   }
 
   give(edge: number): void {

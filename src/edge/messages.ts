@@ -1,6 +1,7 @@
 // Messages between the main thread (supervisor, limits, metrics) and the edge worker threads (DESIGN §5). A port
 // delivers in order, which the lease caches rely on: a worker's leases reach the main thread before its ack.
 import type { Config } from "../config/load.ts";
+import type { ErrorCode } from "../errors.ts";
 import type { RecentTunnel } from "./clients.ts";
 import type { MetricsSnapshot } from "../ops/metrics.ts";
 
@@ -33,7 +34,7 @@ export type ToMain =
 
 export type ToWorker =
   | { readonly t: "leased"; readonly id: number; readonly port: number }
-  | { readonly t: "refused"; readonly id: number; readonly message: string }
+  | { readonly t: "refused"; readonly id: number; readonly code: ErrorCode; readonly message: string }
   | { readonly t: "lost"; readonly id: number; readonly reason: string }
   | { readonly t: "offer"; readonly hostname: string; readonly port: number }
   | { readonly t: "withdraw"; readonly hostname: string; readonly seq: number }

@@ -153,12 +153,16 @@ export class Opening {
 
   onBackendOpen(socket: Socket<Connection>): void {
     const { conn } = this;
+    conn.clearTimer();
     conn.backend.socket = socket;
     if (this.proxyHeaderOut !== null) conn.backend.send(this.proxyHeaderOut);
     if (!this.sslRequest) return this.startPipe();
     conn.backend.send(SSL_REQUEST);
     conn.to("awaitingSslAnswer");
-    conn.armTimer(conn.ctx.config.helloTimeoutMs, () => conn.close("timeout", "backend did not answer the SSLRequest", "backend_timeout"));
+    conn.armTimer(conn.ctx.config.helloTimeoutMs, () => {
+      conn.ctx.metrics.refusals.inc("backend_timeout");
+      conn.fail("timeout", "backend did not answer the SSLRequest");
+    });
   }
 
   onSslAnswer(chunk: Uint8Array): void {

@@ -59,8 +59,8 @@ export class RemoteTunnels implements TunnelProvider {
     waiter.resolve(new RemoteLease(port, id, this));
   }
 
-  onRefused(id: number, message: string): void {
-    this.waiting.get(id)?.reject(new Error(message));
+  onRefused(id: number, error: Error): void {
+    this.waiting.get(id)?.reject(error);
     this.waiting.delete(id);
   }
 

@@ -5,6 +5,7 @@ import { EdgeListener } from "./listener.ts";
 import { AddressCounts, SharedCounter } from "./limits.ts";
 import type { ToMain, ToWorker, WorkerSetup } from "./messages.ts";
 import { RemotePerAddress, RemoteTunnels, Replies } from "./remote.ts";
+import { ProxyError } from "../errors.ts";
 import { createLogger } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";
 
@@ -35,7 +36,7 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
       case "leased":
         return tunnels.onLeased(message.id, message.port);
       case "refused":
-        return tunnels.onRefused(message.id, message.message);
+        return tunnels.onRefused(message.id, new ProxyError(message.code, message.message));
       case "lost":
         return tunnels.onLost(message.id, message.reason);
       case "offer":

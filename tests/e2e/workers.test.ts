@@ -104,6 +104,7 @@ describe("--workers 3: three edges, one supervisor, every contract unchanged", (
     const sessions = await Promise.all(Array.from({ length: 9 }, () => held(proxy.port, `d-${unique()}.drain.test`)));
     proxy.proc.kill("SIGTERM");
     await proxy.waitFor((l) => l.msg === "draining");
+    await within(2000, eventually(() => listeners(proxy.port), (n) => n === 0), "every edge closing its listener");
     expect((await fetch(`http://127.0.0.1:${proxy.adminPort}/healthz`)).status).toBe(503);
     await expect(rawConnect(proxy.port)).rejects.toThrow();
     for (const session of sessions) expect((await echoRoundTrip(session, new Uint8Array([1, 2, 3]))).length).toBe(3);

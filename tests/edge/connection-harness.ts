@@ -62,6 +62,8 @@ export interface Harness {
   readonly client: FakeSocket;
   backend: FakeSocket | null;
   readonly finished: { outcome: Outcome; summary: { reason: string | undefined } }[];
+  /** Resolves when the connection first reports it has finished. */
+  readonly whenFinished: Promise<void>;
   readonly logs: string[];
   /** Addresses the connection was re-keyed to (cancel affinity, limit counts). */
   readonly rekeyed: string[];
@@ -85,9 +87,12 @@ export interface HarnessOptions {
 
 export function harness(options: HarnessOptions = {}): Harness {
   const metrics = new Metrics();
+  let finishedNow!: () => void;
+  const whenFinished = new Promise<void>((resolve) => (finishedNow = resolve));
   const logs: string[] = [];
   const h = {
     finished: [],
+    whenFinished,
     logs,
     rekeyed: [],
     leases: [],
@@ -133,7 +138,10 @@ export function harness(options: HarnessOptions = {}): Harness {
     connectBackend: (port) => void h.connecting.push(port),
     proxied: () => undefined,
     cancelTargets: async () => [],
-    finished: (_connection, outcome, reason) => void h.finished.push({ outcome, summary: { reason } }),
+    finished: (_connection, outcome, reason) => {
+      h.finished.push({ outcome, summary: { reason } });
+      finishedNow();
+    },
   };
   const connection = new Connection(ctx, "127.0.0.1", "prelude");
   const client = new FakeSocket((s) => connection.onClose(connection.client, s.asSocket()));

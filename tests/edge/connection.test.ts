@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { harness, type Harness } from "./connection-harness.ts";
 import { clientHello, records, rng } from "../helpers/builders.ts";
 import { ALERT_INTERNAL_ERROR, SSL_REQUEST } from "../helpers/wire.ts";
+import { within } from "../helpers/deadline.ts";
 
 const HELLO = records(clientHello({ names: ["db-1.example.test"] }));
 
@@ -219,4 +220,23 @@ test("more than 1 MiB of early data while the tunnel starts is refused (queue_fu
   h.acquire?.resolve(h.lease(20002));
   await Promise.resolve();
   expectSettled(h);
+});
+
+test("a connect to the tunnel port that never completes is failed after the hello timeout, with an alert", async () => {
+  const h = harness({ warm: true, helloTimeoutMs: 30 });
+  h.connection.onClientData(HELLO);
+  expect(h.connecting).toEqual([20000]);
+  await within(1000, h.whenFinished, "the connect deadline");
+  expect(h.finished[0]).toMatchObject({ outcome: "backend_error", summary: { reason: "connect to the tunnel port timed out" } });
+  expect(h.client.written).toEqual(ALERT_INTERNAL_ERROR);
+});
+
+test("a backend that opens in time clears the connect deadline: the pipe is not failed later", async () => {
+  const h = harness({ warm: true, helloTimeoutMs: 30 });
+  h.connection.onClientData(HELLO);
+  h.backendOpens();
+  expect(h.connection.state).toBe("piping");
+  await Bun.sleep(80);
+  expect(h.connection.state).toBe("piping");
+  expect(h.finished).toHaveLength(0);
 });

@@ -1,5 +1,6 @@
 // Runs the proxy as a real child process (source or, with TTP_BINARY, the compiled binary) and reads its JSON logs.
 import { resolve } from "node:path";
+import { within } from "./deadline.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const FAKE_CLOUDFLARED = resolve(ROOT, "tests/fake-cloudflared.ts");
@@ -11,10 +12,13 @@ export interface ProxyProcess {
   readonly adminPort: number | null;
   readonly proc: ReturnType<typeof Bun.spawn>;
   readonly lines: LogLine[];
-  /** Resolves with the first log line (already seen or future) matching `predicate`. */
-  waitFor(predicate: (line: LogLine) => boolean): Promise<LogLine>;
+  /** Resolves with the first log line (already seen or future) matching `predicate`; rejects after the deadline. */
+  waitFor(predicate: (line: LogLine) => boolean, deadlineMs?: number): Promise<LogLine>;
   stop(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<number>;
 }
+
+/** How long a test waits for a log line or an exit before it fails saying which (not the runner's 60 s timeout). */
+const WAIT_MS = 15_000;
 
 export function proxyCommand(): string[] {
   const binary = process.env.TTP_BINARY;
@@ -93,10 +97,11 @@ export async function startProxy(args: string[] = [], env: Record<string, string
     const log = lines.map((l) => JSON.stringify(l)).join("\n");
     for (const waiter of waiters.splice(0)) waiter.reject(new Error(`proxy exited before the awaited log line; log:\n${log}`));
   })();
-  const waitFor = (predicate: (line: LogLine) => boolean) => {
+  const waitFor = (predicate: (line: LogLine) => boolean, deadlineMs = WAIT_MS) => {
     const seen = lines.find(predicate);
     if (seen) return Promise.resolve(seen);
-    return new Promise<LogLine>((resolveLine, reject) => waiters.push({ predicate, resolve: resolveLine, reject }));
+    const line = new Promise<LogLine>((resolveLine, reject) => waiters.push({ predicate, resolve: resolveLine, reject }));
+    return within(deadlineMs, line, `a log line matching ${predicate.toString()}`);
   };
   const listening = await waitFor((line) => line.msg === "listening");
   const admin = args.includes("--metrics-listen") ? await waitFor((line) => line.msg === "admin listening") : null;
@@ -108,7 +113,7 @@ export async function startProxy(args: string[] = [], env: Record<string, string
     waitFor,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode === null) proc.kill(signal);
-      const code = await proc.exited;
+      const code = await within(WAIT_MS, proc.exited, `the proxy's exit on ${signal}`);
       await pump;
       return code;
     },
