@@ -6,10 +6,10 @@ import type { Socket } from "node:net";
 import { startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
 import { eventually, metric, scrape } from "../helpers/admin.ts";
 import { echoRoundTrip, rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 import { PROXY_V2_SIGNATURE, cancelRequest } from "../helpers/wire.ts";
+import { within } from "../helpers/deadline.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const stateDir = () => mkdtempSync(join(tmpdir(), "ttp-cancel-"));
 
 /** PROXY v2, PROXY command, TCP over IPv4 (spec §2.2): signature, 0x21, 0x11, length 12, addresses, ports. */
@@ -37,7 +37,7 @@ async function cancel(proxy: ProxyProcess, localAddress: string, prefix: Uint8Ar
   const socket = await rawConnect(proxy.port, localAddress);
   const reply = readUntilClose(socket);
   socket.write(new Uint8Array([...prefix, ...cancelRequest(4242, 0x5eed)]));
-  const bytes = await reply;
+  const bytes = await within(5000, reply, "the cancel connection's close");
   const summary = await proxy.waitFor(() => proxy.lines.filter((l) => String(l.outcome).startsWith("cancel_")).length > before);
   return { bytes, summary: proxy.lines.filter((l) => String(l.outcome).startsWith("cancel_"))[before] ?? summary };
 }
@@ -75,7 +75,12 @@ describe("PostgreSQL cancel by client affinity (DESIGN §1a)", () => {
     expect(metric(samples, "tcp_tunnel_proxy_cancel_requests_total", { result: "forwarded" })).toBe(2);
     expect(metric(samples, "tcp_tunnel_proxy_cancel_requests_total", { result: "unroutable" })).toBe(1);
     expect(metric(samples, "tcp_tunnel_proxy_connections_total", { outcome: "cancel_forwarded" })).toBe(2);
-    for (const socket of [sessionA, sessionB, sessionC]) socket.destroy();
+    sessionA.destroy();
+    await proxy.waitFor((l) => l.msg === "connection" && l.outcome === "proxied" && l.client === "127.0.0.2");
+    const afterClose = await cancel(proxy, "127.0.0.2");
+    expect(afterClose.summary).toMatchObject({ client: "127.0.0.2", outcome: "cancel_unroutable" });
+    expect(accepted(dir, `cft-${a}`)).toBe(2);
+    for (const socket of [sessionB, sessionC]) socket.destroy();
     expect(await proxy.stop()).toBe(0);
   });
 

@@ -5,10 +5,9 @@ import { join } from "node:path";
 import { proxyCommand, startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
 import { metric, scrape, tunnels } from "../helpers/admin.ts";
 import { echoRoundTrip, rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 import { within } from "../helpers/deadline.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const ADMIN = ["--metrics-listen", "127.0.0.1:0"];
 
 function call(proxy: ProxyProcess, method: string, path: string, token?: string): Promise<Response> {
@@ -90,10 +89,13 @@ describe("tunnel control on the admin server (DESIGN §4)", () => {
     const tunnel = `cft-t-${unique()}.token.test`;
     expect((await call(proxy, "POST", `/tunnels/${tunnel}`)).status).toBe(401);
     expect((await call(proxy, "POST", `/tunnels/${tunnel}`, "wrong")).status).toBe(401);
-    expect((await call(proxy, "DELETE", `/tunnels/${tunnel}`, "correct-horse-batterx")).status).toBe(401);
     expect(starts(proxy, tunnel)).toBe(0);
     expect((await call(proxy, "GET", "/tunnels")).status).toBe(200);
     expect((await call(proxy, "POST", `/tunnels/${tunnel}`, "correct-horse-battery")).status).toBe(200);
+    expect((await call(proxy, "DELETE", `/tunnels/${tunnel}`, "correct-horse-batterx")).status).toBe(401);
+    expect((await call(proxy, "DELETE", `/tunnels/${tunnel}`)).status).toBe(401);
+    expect(await (await call(proxy, "GET", `/tunnels/${tunnel}`)).json()).toMatchObject({ hostname: tunnel, state: "idle" });
+    expect(proxy.lines.some((l) => l.msg === "tunnel stopping")).toBe(false);
     expect(proxy.lines.some((l) => JSON.stringify(l).includes("correct-horse"))).toBe(false);
     await proxy.stop();
   });

@@ -4,14 +4,13 @@ import { recordingServer } from "../helpers/servers.ts";
 import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, metric, openFds, processesMatching, rssBytes, scrape } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 import { fuzzCases, runFuzz } from "../helpers/fuzz-cases.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
 import { buildProxyV2 } from "../../src/protocol/proxy-v2.ts";
 import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
 import { isValidHostname } from "../../src/protocol/hostname.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const hello = (name: string) => records(clientHello({ names: [name] }));
 
 async function exchange(port: number, bytes: Uint8Array, localAddress?: string): Promise<Buffer> {

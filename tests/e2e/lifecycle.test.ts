@@ -4,24 +4,14 @@ import { recordingServer } from "../helpers/servers.ts";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, metric, scrape } from "../helpers/admin.ts";
+import { eventually, metric, scrape, isAlive } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 import { transfer } from "../helpers/stream.ts";
 import { within } from "../helpers/deadline.ts";
 import { ALERT_INTERNAL_ERROR, PROXY_V2_SIGNATURE, SSL_REQUEST } from "../helpers/wire.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const hello = (name: string) => records(clientHello({ names: [name] }));
-
-/** Whether `pid` runs (a zombie waiting to be reaped does not). */
-function alive(pid: number): boolean {
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 describe("the backend side of the handshake", () => {
   test("a backend that hangs up before answering the SSLRequest fails the client at once (issue 10, defect 3)", async () => {
@@ -162,5 +152,5 @@ await new Promise(() => undefined);`;
   expect(existsSync(`/proc/${pid}`)).toBe(true);
   runner.kill("SIGKILL");
   await runner.exited;
-  await within(3000, eventually(() => alive(pid), (running) => !running, 3000), "the proxy's exit");
+  await within(3000, eventually(() => isAlive(pid), (running) => !running, 3000), "the proxy's exit");
 });

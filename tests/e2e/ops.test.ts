@@ -3,9 +3,8 @@ import { startProxy } from "../helpers/proxy-process.ts";
 import { echoConnection } from "../helpers/swarm.ts";
 import { adminGet, eventually, metric, parseExposition, processesMatching, scrape, tunnels } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const ADMIN = ["--metrics-listen", "127.0.0.1:0"];
 
 describe("admin server", () => {

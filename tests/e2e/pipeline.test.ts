@@ -7,8 +7,7 @@ import { recordingServer, tlsEchoServer, type Backend } from "../helpers/servers
 import { echoRoundTrip, rawConnect, readUntilClose, tlsClient } from "../helpers/clients.ts";
 import { clientHello, fixture, records, startupMessage } from "../helpers/builders.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
-import { TLS_REQUIRED_ERROR } from "../../src/protocol/postgres.ts";
-import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
+import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST, TLS_REQUIRED_ERROR } from "../helpers/wire.ts";
 
 const stateDir = () => mkdtempSync(join(tmpdir(), "ttp-cf-"));
 const hello = (name: string) => records(clientHello({ names: [name] }));
@@ -91,7 +90,7 @@ describe("refusals", () => {
   });
 
   test("plaintext PostgreSQL StartupMessage: ErrorResponse", async () => {
-    expect([...(await exchange(startupMessage({ user: "app", database: "app" })))]).toEqual([...TLS_REQUIRED_ERROR]);
+    expect([...(await exchange(startupMessage({ user: "app", database: "app" })))]).toEqual(TLS_REQUIRED_ERROR);
   });
 
   test("unknown first byte: closed with nothing written", async () => {

@@ -6,10 +6,9 @@ import { startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
 import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, processesMatching } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 import { ALERT_INTERNAL_ERROR } from "../helpers/wire.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const stateDir = () => mkdtempSync(join(tmpdir(), "ttp-tun-"));
 const pidsOf = (dir: string, tunnel: string) => readFileSync(join(dir, `${tunnel}.pids`), "utf8").trim().split("\n").map(Number);
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FAKE_CLOUDFLARED, ROOT, freePort, portRange, startProxy, type LogLine } from "../helpers/proxy-process.ts";
 import { echoConnection } from "../helpers/swarm.ts";
-import { eventually } from "../helpers/admin.ts";
+import { eventually, isAlive } from "../helpers/admin.ts";
 import { within } from "../helpers/deadline.ts";
 
 const MIGRATE = "/proc/sys/net/ipv4/tcp_migrate_req";
@@ -39,15 +39,6 @@ function enableMigration(): (() => void) | null {
     return () => writeFileSync(MIGRATE, before);
   } catch {
     return null;
-  }
-}
-
-/** Whether `pid` runs (a zombie waiting to be reaped does not). */
-function alive(pid: number): boolean {
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
   }
 }
 
@@ -145,7 +136,7 @@ test("the README's upgrade procedure, followed as written, refuses no connection
     const stopping = newPid;
     newPid = null;
     process.kill(stopping, "SIGTERM");
-    await within(5000, eventually(() => alive(stopping), (running) => !running, 5000), "the new process's exit on SIGTERM");
+    await within(5000, eventually(() => isAlive(stopping), (running) => !running, 5000), "the new process's exit on SIGTERM");
     expect(newLines.at(-1)?.msg).toBe("stopped");
   } finally {
     if (newPid !== null && newPid > 0) process.kill(newPid, "SIGTERM");

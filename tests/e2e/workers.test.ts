@@ -7,11 +7,10 @@ import { startProxy } from "../helpers/proxy-process.ts";
 import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, metric, scrape, tunnels } from "../helpers/admin.ts";
 import { echoRoundTrip, rawConnect, readUntilClose } from "../helpers/clients.ts";
-import { clientHello, records } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
 import { within } from "../helpers/deadline.ts";
 import { cancelRequest } from "../helpers/wire.ts";
 
-const unique = () => Math.random().toString(36).slice(2, 8);
 const hello = (sni: string) => records(clientHello({ names: [sni] }));
 
 /** LISTEN sockets on 127.0.0.1:`port` (one per edge thread). */

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { Prelude, type PreludeStep } from "../../src/edge/prelude.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
-import { GSSENC_REQUEST_CODE, TLS_REQUIRED_ERROR } from "../../src/protocol/postgres.ts";
-import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST, cancelRequest } from "../helpers/wire.ts";
+import { GSSENC_REQUEST_CODE } from "../../src/protocol/postgres.ts";
+import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST, TLS_REQUIRED_ERROR, cancelRequest } from "../helpers/wire.ts";
 import { clientHello, fixture, ipv4Addresses, pgRequest, proxyV2, records, startupMessage } from "../helpers/builders.ts";
 
 interface Run {
@@ -106,7 +106,7 @@ describe("plaintext CancelRequest (DESIGN §1a)", () => {
   });
 
   test("refused with the TLS-required ErrorResponse when cancel routing is off (--cancel-fanout 0)", () => {
-    expect(expectSplitInvariant(cancel, false, false)).toMatchObject({ kind: "refuse", outcome: "refused_no_sni", replies: [...TLS_REQUIRED_ERROR] });
+    expect(expectSplitInvariant(cancel, false, false)).toMatchObject({ kind: "refuse", outcome: "refused_no_sni", replies: TLS_REQUIRED_ERROR });
   });
 });
 
@@ -144,7 +144,7 @@ describe("refusals", () => {
     expect(expectSplitInvariant(startupMessage({ user: "app" }))).toMatchObject({
       kind: "refuse",
       outcome: "refused_no_sni",
-      replies: [...TLS_REQUIRED_ERROR],
+      replies: TLS_REQUIRED_ERROR,
     });
   });
 

@@ -70,6 +70,15 @@ export function rssBytes(pid: number): number {
   return Number(match?.[1] ?? 0) * 1024;
 }
 
+/** Is `pid` a live process (a zombie waiting for its parent counts as gone)? */
+export function isAlive(pid: number): boolean {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 /** PIDs of live processes whose command line contains `needle`. */
 export function processesMatching(needle: string): number[] {
   const pids: number[] = [];

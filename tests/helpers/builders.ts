@@ -132,6 +132,11 @@ export function pgRequest(code: number, length = 8): Uint8Array {
   return w.done();
 }
 
+/** A short random label, so hostnames of one test never meet those of another. */
+export function unique(): string {
+  return Math.random().toString(36).slice(2, 8);
+}
+
 /** Deterministic PRNG (mulberry32) for seeded fuzzing. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;

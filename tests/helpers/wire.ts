@@ -19,3 +19,15 @@ export function cancelRequest(pid: number, key: number): Uint8Array {
   view.setUint32(12, key);
   return bytes;
 }
+
+/**
+ * The PostgreSQL ErrorResponse a plaintext client gets (protocol §55.7): 'E', an Int32 length counting itself, then
+ * the fields Severity (S and V) FATAL, SQLSTATE (C) 08P01 protocol_violation and the message (M), each a type byte and
+ * a NUL-terminated string, and a final NUL.
+ */
+export const TLS_REQUIRED_ERROR: number[] = (() => {
+  const text = "this endpoint routes by TLS SNI: connect with TLS and a host name (sslmode=require or stronger)";
+  const fields = [..."SFATAL\0VFATAL\0C08P01\0M" + text + "\0\0"].map((c) => c.charCodeAt(0));
+  const length = 4 + fields.length;
+  return [0x45, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff, ...fields];
+})();

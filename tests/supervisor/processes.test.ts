@@ -4,7 +4,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isProxyError } from "../../src/errors.ts";
-import { fakeEnv, gone, isAlive, realSupervisor, within } from "./real.ts";
+import { fakeEnv, gone, realSupervisor } from "./real.ts";
+import { within } from "../helpers/deadline.ts";
+import { isAlive } from "../helpers/admin.ts";
 
 const TEST_MS = 20_000;
 const tag = () => Math.random().toString(36).slice(2, 8);

@@ -11,29 +11,7 @@ import { procNetProbe } from "../../src/supervisor/proc-net.ts";
 import { bunSpawner } from "../../src/supervisor/spawner.ts";
 import { Supervisor, type SupervisorOptions } from "../../src/supervisor/supervisor.ts";
 import { FAKE_CLOUDFLARED, portRange } from "../helpers/proxy-process.ts";
-
-/** `promise`, or a rejection naming `what` once `ms` have passed: a regression fails in seconds, not at 60 s. */
-export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: did not happen within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Is `pid` a live process (a zombie waiting for its parent counts as gone)? */
-export function isAlive(pid: number): boolean {
-  if (!existsSync(`/proc/${pid}`)) return false;
-  try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from "../helpers/admin.ts";
 
 /** Resolves once `pid` is gone; polls /proc, since another process's end sends us no event. */
 export async function gone(pid: number): Promise<void> {

@@ -6,7 +6,9 @@ import { join } from "node:path";
 import { isProxyError } from "../../src/errors.ts";
 import { bunSpawner, cloudflaredProblem } from "../../src/supervisor/spawner.ts";
 import { FAKE_CLOUDFLARED } from "../helpers/proxy-process.ts";
-import { gone, isAlive, within } from "./real.ts";
+import { gone } from "./real.ts";
+import { within } from "../helpers/deadline.ts";
+import { isAlive } from "../helpers/admin.ts";
 
 const spawner = bunSpawner({ setpriv: Bun.which("setpriv") });
 
