@@ -130,7 +130,7 @@ export class Metrics {
   readonly connections = new Counter<Outcome>(`${METRIC_PREFIX}connections_total`, "Client connections by outcome.", "outcome", OUTCOMES);
   readonly refusals = new Counter<string>(`${METRIC_PREFIX}refusals_total`, "Refused connections by detailed reason.", "reason");
   readonly tunnelStarts = new Counter<"ok" | "failed">(`${METRIC_PREFIX}tunnel_starts_total`, "Tunnel process starts by result.", "result", ["ok", "failed"]);
-  readonly tunnelRestarts = new Counter(`${METRIC_PREFIX}tunnel_restarts_total`, "Restarts of tunnels that crashed while in use.");
+  readonly tunnelRestarts = new Counter(`${METRIC_PREFIX}tunnel_restarts_total`, "Restarts of tunnels that crashed while in use or pinned.");
   readonly originFailures = new Counter(`${METRIC_PREFIX}tunnel_origin_failures_total`, "Connections cloudflared reported it could not carry to the origin.");
   readonly bytes = new Counter<"client_to_backend" | "backend_to_client">(`${METRIC_PREFIX}bytes_total`, "Bytes forwarded, prelude included.", "direction", ["client_to_backend", "backend_to_client"]);
   readonly cancels = new Counter<"forwarded" | "unroutable">(`${METRIC_PREFIX}cancel_requests_total`, "Plaintext PostgreSQL CancelRequests by result.", "result", ["forwarded", "unroutable"]);
