@@ -8,7 +8,7 @@ import { clientHello, records, unique } from "../helpers/builders.ts";
 import { fuzzCases, runFuzz } from "../helpers/fuzz-cases.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
 import { buildProxyV2 } from "../../src/protocol/proxy-v2.ts";
-import { ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
+import { ALERT_INTERNAL_ERROR, ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
 import { isValidHostname } from "../../src/protocol/hostname.ts";
 
 const hello = (name: string) => records(clientHello({ names: [name] }));
@@ -153,13 +153,13 @@ describe("timeouts", () => {
     await proxy.stop();
   });
 
-  test("a PostgreSQL backend that never answers the SSLRequest is bounded by the hello timeout", async () => {
+  test("a PostgreSQL backend that never answers the SSLRequest is bounded by the hello timeout (alert 80)", async () => {
     const proxy = await startProxy(["--hello-timeout", "400ms"], { FAKE_CF_MODE: "sink" });
     const socket = await rawConnect(proxy.port);
     const closed = readUntilClose(socket);
     socket.write(SSL_REQUEST);
     socket.write(hello("silent.pg.test"));
-    expect((await closed).toString()).toBe("S");
+    expect([...(await closed)]).toEqual([0x53, ...ALERT_INTERNAL_ERROR]);
     const line = await proxy.waitFor((l) => l.msg === "connection");
     expect(line).toMatchObject({ outcome: "timeout", reason: "backend did not answer the SSLRequest" });
     await proxy.stop();
