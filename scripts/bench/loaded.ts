@@ -1,0 +1,222 @@
+// The loaded scenario's two load processes (issue 13), each with its own event loop so neither delays the other's
+// clock: `streams` keeps K connections echoing 256 KiB chunks as fast as they go; `probe` opens one new connection
+// every 10 ms and times connect + ClientHello + first echoed byte. Both start on "go" (stdin) and measure from
+// go + warmup for the given time; `streams` keeps its load on until "stop" (stdin), then prints its JSON result.
+// `bun loaded.ts streams|probe PORT SNI STREAMS_OR_INTERVAL WARMUP_MS MEASURE_MS`
+import type { Socket } from "bun";
+import { clientHello, records } from "../../tests/helpers/builders.ts";
+import { connectToFirstByte } from "./load.ts";
+
+export const CHUNK = 256 * 1024;
+/** A probe not answered within this long counts as failed (the hello timeout of the proxy is 10 s). */
+const PROBE_GIVE_UP_MS = 10_000;
+
+export interface StreamsResult {
+  readonly streams: number;
+  /** Echoed payload bytes received within the window, all streams together. */
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly failed: number;
+}
+
+export interface ProbeResult {
+  /** Milliseconds, sorted. */
+  readonly samples: number[];
+  readonly failed: number;
+}
+
+function lines(onLine: (line: string) => void): void {
+  let partial = "";
+  process.stdin.on("data", (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split("\n");
+    partial = parts.pop() ?? "";
+    for (const line of parts) onLine(line.trim());
+  });
+}
+
+/** One stream: hello, its echo, then write a chunk, read it all back, again; `onBytes` sees every echoed byte. */
+function stream(port: number, hello: Uint8Array, onBytes: (n: number) => void, onLost: () => void, go: Promise<void>): Promise<Socket<undefined>> {
+  const chunk = new Uint8Array(CHUNK).map((_, i) => i * 7);
+  let awaited = hello.length;
+  let pending: Uint8Array | null = null;
+  let started = false;
+  const pump = (socket: Socket<undefined>) => {
+    while (pending !== null) {
+      const taken = socket.write(pending);
+      if (taken < 0) return;
+      if (taken < pending.length) return void (pending = pending.subarray(taken));
+      pending = null;
+    }
+  };
+  const next = (socket: Socket<undefined>) => {
+    awaited = CHUNK;
+    pending = chunk;
+    pump(socket);
+  };
+  return new Promise((resolve, reject) => {
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        binaryType: "uint8array",
+        open: (socket) => void socket.write(hello),
+        data(socket, bytes) {
+          awaited -= bytes.length;
+          if (started) onBytes(bytes.length);
+          if (awaited > 0) return;
+          if (!started) {
+            started = true;
+            resolve(socket);
+            void go.then(() => next(socket));
+          } else next(socket);
+        },
+        drain: pump,
+        close() {
+          if (started) onLost();
+          else reject(new Error("stream closed before its hello was echoed"));
+        },
+        connectError: (_, error) => reject(error),
+      },
+    }).catch(reject);
+  });
+}
+
+async function runStreams(port: number, hello: Uint8Array, count: number, warmupMs: number, measureMs: number): Promise<void> {
+  let measuring = false;
+  let bytes = 0;
+  let failed = 0;
+  let stopping = false;
+  let release!: () => void;
+  const go = new Promise<void>((resolve) => (release = resolve));
+  const sockets = await Promise.all(
+    Array.from({ length: count }, () => stream(port, hello, (n) => void (measuring && (bytes += n)), () => void (stopping || failed++), go).catch(() => (failed++, null))),
+  );
+  let from = 0;
+  let window = 0;
+  const endWindow = () => {
+    if (!measuring) return;
+    measuring = false;
+    window = (performance.now() - from) / 1000;
+  };
+  lines((line) => {
+    if (line === "go") {
+      release();
+      setTimeout(() => {
+        measuring = true;
+        from = performance.now();
+        setTimeout(endWindow, measureMs);
+      }, warmupMs);
+    } else if (line === "stop") {
+      // The probe's clock may run ahead of this busy loop's timers: the window then ends here.
+      endWindow();
+      stopping = true;
+      const result: StreamsResult = { streams: count, bytes, seconds: window, failed };
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      for (const socket of sockets) socket?.terminate();
+      process.exit(0);
+    }
+  });
+  process.stdout.write("connected\n");
+}
+
+function runProbe(port: number, hello: Uint8Array, intervalMs: number, warmupMs: number, measureMs: number): void {
+  const samples: number[] = [];
+  let failed = 0;
+  const inFlight = new Set<Promise<void>>();
+  const probe = () => {
+    const attempt = Promise.race([connectToFirstByte(port, hello), Bun.sleep(PROBE_GIVE_UP_MS).then(() => null)]).then(
+      (ms) => void (ms === null ? failed++ : samples.push(ms)),
+      () => void failed++,
+    );
+    inFlight.add(attempt);
+    void attempt.then(() => inFlight.delete(attempt));
+  };
+  lines((line) => {
+    if (line !== "go") return;
+    setTimeout(() => {
+      const timer = setInterval(probe, intervalMs);
+      setTimeout(async () => {
+        clearInterval(timer);
+        await Promise.all(inFlight);
+        const result: ProbeResult = { samples: samples.sort((a, b) => a - b), failed };
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        process.exit(0);
+      }, measureMs);
+    }, warmupMs);
+  });
+  process.stdout.write("connected\n");
+}
+
+if (import.meta.main) {
+  const [role, port, sni, n, warmup, measure] = process.argv.slice(2);
+  const hello = records(clientHello({ names: [String(sni)], alpn: ["postgresql"] }));
+  if (role === "streams") await runStreams(Number(port), hello, Number(n), Number(warmup), Number(measure));
+  else runProbe(Number(port), hello, Number(n), Number(warmup), Number(measure));
+}
+
+export interface LoadedOptions {
+  readonly streams: number;
+  readonly intervalMs: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+export interface LoadedResult {
+  /** Echoed MB/s (10^6 bytes) of all streams together. */
+  readonly throughput: number;
+  readonly probe: ProbeResult;
+  readonly streamsFailed: number;
+  /** The highest RSS of `pid` seen during the run, bytes (0 without a pid). */
+  readonly peakRss: number;
+}
+
+/** Lines of a child's stdout, one at a time. */
+function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  return async () => {
+    while (!buffered.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("load process exited early");
+      buffered += decoder.decode(value, { stream: true });
+    }
+    const at = buffered.indexOf("\n");
+    const line = buffered.slice(0, at);
+    buffered = buffered.slice(at + 1);
+    return line;
+  };
+}
+
+/** Runs both load processes against `port` and samples `rss` (the route's resident set) while they run. */
+export async function loadedScenario(port: number, sni: string, options: LoadedOptions, rss: () => number): Promise<LoadedResult> {
+  const start = (role: string, n: number) =>
+    Bun.spawn([process.execPath, import.meta.path, role, String(port), sni, String(n), String(options.warmupMs), String(options.measureMs)], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+  const streams = start("streams", options.streams);
+  const probe = start("probe", options.intervalMs);
+  const fromStreams = lineReader(streams.stdout);
+  const fromProbe = lineReader(probe.stdout);
+  try {
+    if ((await fromStreams()) !== "connected" || (await fromProbe()) !== "connected") throw new Error("load processes did not start");
+    let peakRss = rss();
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rss())), 100);
+    streams.stdin.write("go\n");
+    probe.stdin.write("go\n");
+    streams.stdin.flush();
+    probe.stdin.flush();
+    const probed = JSON.parse(await fromProbe()) as ProbeResult;
+    streams.stdin.write("stop\n");
+    streams.stdin.flush();
+    const streamed = JSON.parse(await fromStreams()) as StreamsResult;
+    clearInterval(sampler);
+    return { throughput: streamed.bytes / 1e6 / streamed.seconds, probe: probed, streamsFailed: streamed.failed, peakRss };
+  } finally {
+    streams.kill("SIGKILL");
+    probe.kill("SIGKILL");
+    await Promise.all([streams.exited, probe.exited]);
+  }
+}
