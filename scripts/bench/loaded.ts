@@ -2,7 +2,7 @@
 // clock: `streams` keeps K connections echoing 256 KiB chunks as fast as they go; `probe` opens one new connection
 // every 10 ms and times connect + ClientHello + first echoed byte. Both start on "go" (stdin) and measure from
 // go + warmup for the given time; `streams` keeps its load on until "stop" (stdin), then prints its JSON result.
-// `bun loaded.ts streams|probe PORT SNI STREAMS_OR_INTERVAL WARMUP_MS MEASURE_MS`
+// `bun loaded.ts streams|probe PORT SNI STREAMS_OR_INTERVAL WARMUP_MS MEASURE_MS [WINDOW_BYTES, 0 = no limit]`
 import type { Socket } from "bun";
 import { clientHello, records } from "../../tests/helpers/builders.ts";
 import { connectToFirstByte } from "./load.ts";
@@ -34,24 +34,30 @@ function lines(onLine: (line: string) => void): void {
   });
 }
 
-/** One stream: hello, its echo, then write a chunk, read it all back, again; `onBytes` sees every echoed byte. */
-function stream(port: number, hello: Uint8Array, onBytes: (n: number) => void, onLost: () => void, go: Promise<void>): Promise<Socket<undefined>> {
+/**
+ * One stream: the hello and its echo, then 256 KiB chunks written as fast as the socket takes them while at most
+ * `window` bytes are unechoed (window = CHUNK: write a chunk, read it all back, again; Infinity: only TCP's own
+ * backpressure limits the writer). `onBytes` sees every echoed byte.
+ */
+function stream(port: number, hello: Uint8Array, window: number, onBytes: (n: number) => void, onLost: () => void, go: Promise<void>): Promise<Socket<undefined>> {
   const chunk = new Uint8Array(CHUNK).map((_, i) => i * 7);
-  let awaited = hello.length;
+  let helloLeft = hello.length;
+  let unechoed = 0;
   let pending: Uint8Array | null = null;
-  let started = false;
+  let pumping = false;
   const pump = (socket: Socket<undefined>) => {
-    while (pending !== null) {
+    if (!pumping) return;
+    for (;;) {
+      if (pending === null) {
+        if (unechoed + CHUNK > window) return;
+        pending = chunk;
+        unechoed += CHUNK;
+      }
       const taken = socket.write(pending);
       if (taken < 0) return;
       if (taken < pending.length) return void (pending = pending.subarray(taken));
       pending = null;
     }
-  };
-  const next = (socket: Socket<undefined>) => {
-    awaited = CHUNK;
-    pending = chunk;
-    pump(socket);
   };
   return new Promise((resolve, reject) => {
     Bun.connect({
@@ -61,18 +67,22 @@ function stream(port: number, hello: Uint8Array, onBytes: (n: number) => void, o
         binaryType: "uint8array",
         open: (socket) => void socket.write(hello),
         data(socket, bytes) {
-          awaited -= bytes.length;
-          if (started) onBytes(bytes.length);
-          if (awaited > 0) return;
-          if (!started) {
-            started = true;
+          if (helloLeft > 0) {
+            helloLeft -= bytes.length;
+            if (helloLeft > 0) return;
             resolve(socket);
-            void go.then(() => next(socket));
-          } else next(socket);
+            return void go.then(() => {
+              pumping = true;
+              pump(socket);
+            });
+          }
+          onBytes(bytes.length);
+          unechoed -= bytes.length;
+          pump(socket);
         },
         drain: pump,
         close() {
-          if (started) onLost();
+          if (helloLeft <= 0) onLost();
           else reject(new Error("stream closed before its hello was echoed"));
         },
         connectError: (_, error) => reject(error),
@@ -81,7 +91,7 @@ function stream(port: number, hello: Uint8Array, onBytes: (n: number) => void, o
   });
 }
 
-async function runStreams(port: number, hello: Uint8Array, count: number, warmupMs: number, measureMs: number): Promise<void> {
+async function runStreams(port: number, hello: Uint8Array, count: number, window: number, warmupMs: number, measureMs: number): Promise<void> {
   let measuring = false;
   let bytes = 0;
   let failed = 0;
@@ -89,14 +99,14 @@ async function runStreams(port: number, hello: Uint8Array, count: number, warmup
   let release!: () => void;
   const go = new Promise<void>((resolve) => (release = resolve));
   const sockets = await Promise.all(
-    Array.from({ length: count }, () => stream(port, hello, (n) => void (measuring && (bytes += n)), () => void (stopping || failed++), go).catch(() => (failed++, null))),
+    Array.from({ length: count }, () => stream(port, hello, window, (n) => void (measuring && (bytes += n)), () => void (stopping || failed++), go).catch(() => (failed++, null))),
   );
   let from = 0;
-  let window = 0;
+  let seconds = 0;
   const endWindow = () => {
     if (!measuring) return;
     measuring = false;
-    window = (performance.now() - from) / 1000;
+    seconds = (performance.now() - from) / 1000;
   };
   lines((line) => {
     if (line === "go") {
@@ -110,7 +120,7 @@ async function runStreams(port: number, hello: Uint8Array, count: number, warmup
       // The probe's clock may run ahead of this busy loop's timers: the window then ends here.
       endWindow();
       stopping = true;
-      const result: StreamsResult = { streams: count, bytes, seconds: window, failed };
+      const result: StreamsResult = { streams: count, bytes, seconds, failed };
       process.stdout.write(`${JSON.stringify(result)}\n`);
       for (const socket of sockets) socket?.terminate();
       process.exit(0);
@@ -148,14 +158,16 @@ function runProbe(port: number, hello: Uint8Array, intervalMs: number, warmupMs:
 }
 
 if (import.meta.main) {
-  const [role, port, sni, n, warmup, measure] = process.argv.slice(2);
+  const [role, port, sni, n, warmup, measure, window] = process.argv.slice(2);
   const hello = records(clientHello({ names: [String(sni)], alpn: ["postgresql"] }));
-  if (role === "streams") await runStreams(Number(port), hello, Number(n), Number(warmup), Number(measure));
+  if (role === "streams") await runStreams(Number(port), hello, Number(n), Number(window) || Infinity, Number(warmup), Number(measure));
   else runProbe(Number(port), hello, Number(n), Number(warmup), Number(measure));
 }
 
 export interface LoadedOptions {
   readonly streams: number;
+  /** Unechoed bytes a stream may have in flight (CHUNK: one chunk, then wait for its echo); 0 = no limit. */
+  readonly window: number;
   readonly intervalMs: number;
   readonly warmupMs: number;
   readonly measureMs: number;
@@ -191,7 +203,7 @@ function lineReader(stream: ReadableStream<Uint8Array>): () => Promise<string> {
 /** Runs both load processes against `port` and samples `rss` (the route's resident set) while they run. */
 export async function loadedScenario(port: number, sni: string, options: LoadedOptions, rss: () => number): Promise<LoadedResult> {
   const start = (role: string, n: number) =>
-    Bun.spawn([process.execPath, import.meta.path, role, String(port), sni, String(n), String(options.warmupMs), String(options.measureMs)], {
+    Bun.spawn([process.execPath, import.meta.path, role, String(port), sni, String(n), String(options.warmupMs), String(options.measureMs), String(options.window)], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "inherit",

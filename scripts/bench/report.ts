@@ -2,9 +2,11 @@
 // HAProxy, direct and the bare forwarder, computed within each run), the verdicts on issue 13's targets, the tables.
 export const METRICS = {
   rssFresh: { label: "RSS fresh (after start, one warm tunnel)", unit: "MiB", better: "lower" },
+  anonFresh: { label: "… of which anonymous (heaps, buffers, JIT code)", unit: "MiB", better: "lower" },
   rssPerIdle: { label: "RSS per idle proxied connection (5,000 held)", unit: "KiB", better: "lower" },
   rssPeakLoaded: { label: "RSS peak during the loaded scenario", unit: "MiB", better: "lower" },
   rssRest: { label: "RSS at rest, 5 s after the load", unit: "MiB", better: "lower" },
+  anonRest: { label: "… of which anonymous", unit: "MiB", better: "lower" },
   rssRestEnd: { label: "RSS at the end of the run (rest ≥ 5 s)", unit: "MiB", better: "lower" },
   slowGrowth: { label: "RSS growth, client pushing into a 4 MB/s backend", unit: "MiB", better: "lower" },
   bulk: { label: "bulk throughput, one stream", unit: "MB/s", better: "higher" },
@@ -72,23 +74,30 @@ export function valueTable(runs: readonly RunResult[], routes: readonly string[]
   return render(["metric", "unit", ...routes], lines);
 }
 
-/** Ratios of ours at each worker count against `reference` (a route name, or `bare` = the bare forwarder with as many workers). */
-export function ratioTable(runs: readonly RunResult[], workers: readonly number[], reference: string): string {
+/** A column of ours: its route name and worker count (the bare forwarder with as many workers is its floor). */
+export interface OursColumn {
+  readonly name: string;
+  readonly workers: number;
+}
+
+/** Ratios of each of ours against `reference` (a route name, or `bare` = the bare forwarder with as many workers). */
+export function ratioTable(runs: readonly RunResult[], ours: readonly OursColumn[], reference: string): string {
+  const against = (o: OursColumn) => (reference === "bare" ? `bare${o.workers}` : reference);
   const lines: string[][] = [];
   for (const metric of Object.keys(METRICS) as Metric[]) {
     // Counts, and growth against HAProxy's ~0: no meaningful ratio.
     if (metric === "loadedFailed" || metric === "slowGrowth") continue;
-    const cells = workers.map((n) => fmtRatio(ratioOf(runs, metric, `ours${n}`, reference === "bare" ? `bare${n}` : reference)));
+    const cells = ours.map((o) => fmtRatio(ratioOf(runs, metric, o.name, against(o))));
     if (cells.every((c) => c === "—")) continue;
     lines.push([METRICS[metric].label, ...cells]);
   }
-  const name = reference === "bare" ? "bare N" : reference;
-  return render(["metric", ...workers.map((n) => `ours ${n} / ${name}`)], lines);
+  return render(["metric", ...ours.map((o) => `${o.name} / ${against(o)}`)], lines);
 }
 
 export interface Verdict {
   readonly target: string;
-  readonly workers: number;
+  /** The column of ours judged. */
+  readonly route: string;
   /** null: not measured (HAProxy absent). */
   readonly met: boolean | null;
   readonly value: Spread | null;
@@ -98,7 +107,7 @@ export interface Verdict {
 interface TargetSpec {
   readonly name: string;
   /** The figure judged, from the runs: a ratio or an absolute value. */
-  readonly figure: (runs: readonly RunResult[], n: number) => Spread | null;
+  readonly figure: (runs: readonly RunResult[], route: string) => Spread | null;
   readonly ok: (median: number) => boolean;
   readonly unit: "×" | "KiB" | "MiB";
 }
@@ -109,8 +118,8 @@ interface TargetSpec {
  */
 export const ROUND1_WORST = { connectP50: 1.25, rttP50: 1.15 } as const;
 
-const vsHaproxy = (metric: Metric) => (runs: readonly RunResult[], n: number) => ratioOf(runs, metric, `ours${n}`, "haproxy");
-const absolute = (metric: Metric) => (runs: readonly RunResult[], n: number) => spread(valuesOf(runs, metric, `ours${n}`));
+const vsHaproxy = (metric: Metric) => (runs: readonly RunResult[], route: string) => ratioOf(runs, metric, route, "haproxy");
+const absolute = (metric: Metric) => (runs: readonly RunResult[], route: string) => spread(valuesOf(runs, metric, route));
 
 export const TARGETS: readonly TargetSpec[] = [
   { name: "connections/s ≥ 1.0× HAProxy", figure: vsHaproxy("cps"), ok: (m) => m >= 1.0, unit: "×" },
@@ -129,22 +138,22 @@ const fmtFigure = (s: Spread | null, unit: TargetSpec["unit"]) => {
   return s.n === 1 ? v(s.median) : `${v(s.median)} (${v(s.min)}–${v(s.max)})`;
 };
 
-export function verdicts(runs: readonly RunResult[], workers: readonly number[]): Verdict[] {
+export function verdicts(runs: readonly RunResult[], ours: readonly OursColumn[]): Verdict[] {
   return TARGETS.flatMap((t) =>
-    workers.map((n) => {
-      const value = t.figure(runs, n);
-      return { target: t.name, workers: n, met: value === null ? null : t.ok(value.median), value, detail: fmtFigure(value, t.unit) };
+    ours.map(({ name }) => {
+      const value = t.figure(runs, name);
+      return { target: t.name, route: name, met: value === null ? null : t.ok(value.median), value, detail: fmtFigure(value, t.unit) };
     }),
   );
 }
 
-export function verdictTable(all: readonly Verdict[], workers: readonly number[]): string {
+export function verdictTable(all: readonly Verdict[], ours: readonly OursColumn[]): string {
   const lines = TARGETS.map((t) => [
     t.name,
-    ...workers.map((n) => {
-      const v = all.find((x) => x.target === t.name && x.workers === n) as Verdict;
+    ...ours.map(({ name }) => {
+      const v = all.find((x) => x.target === t.name && x.route === name) as Verdict;
       return `${v.met === null ? "n/a" : v.met ? "MET" : "MISSED"} ${v.detail}`;
     }),
   ]);
-  return render(["target (median of the runs, range)", ...workers.map((n) => `ours, ${n} worker${n === 1 ? "" : "s"}`)], lines);
+  return render(["target (median of the runs, range)", ...ours.map((o) => o.name)], lines);
 }

@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { procNetProbe } from "../../src/supervisor/proc-net.ts";
+import { isLoopbackListener, procNetProbe, scanListeners } from "../../src/supervisor/proc-net.ts";
 import type { Mode } from "./backend.ts";
+import type { OursSpec } from "./run.ts";
 
 export const SUFFIX = "bench.test";
 export const HOSTS = { echo: `echo.${SUFFIX}`, sink: `sink.${SUFFIX}`, slow: `slow.${SUFFIX}` } as const;
@@ -98,31 +99,45 @@ function readJsonLines(file: string): Record<string, unknown>[] {
   return out;
 }
 
-/** Our binary (TTP_BINARY) with `workers` edges and the default log level, its tunnels served by `backend`. */
-export async function startOurs(binary: string, workers: number, backend: Backend, portBase: number): Promise<Ours> {
+/** Our binary with `spec.workers` edges and the default log level, its tunnels served by `backend`. */
+export async function startOurs(spec: OursSpec, backend: Backend, portBase: number): Promise<Ours> {
   const stateDir = mkdtempSync(join(tmpdir(), "ttp-bench-"));
   const logFile = join(stateDir, "proxy.log");
+  const port = freePort();
   const proc = spawn(
     [
-      binary,
-      "--listen", "127.0.0.1:0",
+      spec.binary,
+      "--listen", `127.0.0.1:${port}`,
       "--log-format", "json",
       "--log-level", "info",
       "--cloudflared-path", resolve(HERE, "tunnel.ts"),
       "--port-range", `${portBase}-${portBase + 99}`,
       "--idle-timeout", "1h",
       "--max-connections", "0",
-      "--workers", String(workers),
+      "--workers", String(spec.workers),
+      ...(spec.args ?? []),
     ],
-    { env: { BENCH_BACKEND: String(backend.control), BENCH_STATE_DIR: stateDir }, stderr: logFile, stdout: "ignore" },
+    {
+      env: { BENCH_BACKEND: String(backend.control), BENCH_STATE_DIR: stateDir, BUN_OPTIONS: spec.bunOptions ?? "" },
+      stderr: logFile,
+      stdout: "ignore",
+    },
   );
-  let listening: Record<string, unknown> | undefined;
-  for (let waited = 0; listening === undefined; waited += 20) {
+  // Ready once every edge listens (one LISTEN socket per worker), read from /proc/net/tcp: no log line is needed, so
+  // any --log-level works.
+  const listeners = async () => {
+    let count = 0;
+    await scanListeners("/proc/net/tcp", (address) => {
+      if (isLoopbackListener(address, port)) count++;
+      return false;
+    });
+    return count;
+  };
+  for (let waited = 0; (await listeners()) < spec.workers; waited += 20) {
     if (proc.exitCode !== null || waited > 15_000) throw new Error(`our proxy did not start; log:\n${readFileSync(logFile, "utf8")}`);
     await Bun.sleep(20);
-    listening = readJsonLines(logFile).find((line) => line.msg === "listening");
   }
-  return { port: Number(listening.port), pid: proc.pid, stateDir, logFile, logLines: () => readJsonLines(logFile), stop: () => stopProcess(proc) };
+  return { port, pid: proc.pid, stateDir, logFile, logLines: () => readJsonLines(logFile), stop: () => stopProcess(proc) };
 }
 
 /** HAProxy routing by SNI (tcp-request inspect-delay + req_ssl_sni) to the backend's ports; null when absent. */
@@ -173,6 +188,18 @@ export function freePort(): number {
 
 /** Resident set of a process, in bytes. */
 export function rssBytes(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(match?.[1] ?? 0) * 1024;
+  return statusKiB(pid, "VmRSS") * 1024;
+}
+
+/**
+ * Its anonymous part (heaps, buffers, JIT code), in bytes. The rest is file-backed: the executable's code pages —
+ * clean, shared with every process running the same file, and dropped by the kernel first under memory pressure.
+ */
+export function anonBytes(pid: number): number {
+  return statusKiB(pid, "RssAnon") * 1024;
+}
+
+function statusKiB(pid: number, field: string): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(match?.[1] ?? 0);
 }

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { clientHello, records } from "../../tests/helpers/builders.ts";
 import { bulk, connectToFirstByte, connectionsPerSecond, openIdle, percentile, roundTrips, touch } from "./load.ts";
 import { loadedScenario } from "./loaded.ts";
-import { HOSTS, rssBytes, startBackend, startBare, startHaproxy, startOurs, type Ours, type Route, type Tunnel } from "./routes.ts";
+import { anonBytes, HOSTS, rssBytes, startBackend, startBare, startHaproxy, startOurs, type Ours, type Route, type Tunnel } from "./routes.ts";
 import type { Metric, RunResult } from "./report.ts";
 
 export interface Plan {
@@ -17,16 +17,32 @@ export interface Plan {
   readonly colds: number;
   readonly slow: number;
   readonly streams: number;
+  /** Unechoed bytes per stream in the loaded scenario, 0 = no limit (see loaded.ts). */
+  readonly window: number;
   readonly loadedWarmupMs: number;
   readonly loadedMs: number;
   readonly probeIntervalMs: number;
 }
 
+/** One configuration of our proxy: its column name, worker count, binary and runtime flags (BUN_OPTIONS). */
+export interface OursSpec {
+  readonly name: string;
+  readonly workers: number;
+  readonly binary: string;
+  readonly bunOptions?: string;
+  /** More command-line arguments for it. */
+  readonly args?: readonly string[];
+}
+
+export const PHASES = ["memory", "slow", "bulk", "latency", "cold", "cps", "loaded"] as const;
+export type Phase = (typeof PHASES)[number];
+
 export interface RunOptions {
   readonly plan: Plan;
-  readonly workers: readonly number[];
+  /** The phases to run (all by default); RSS at rest is read after "loaded". */
+  readonly phases: ReadonlySet<Phase>;
+  readonly ours: readonly OursSpec[];
   readonly bareWorkers: readonly number[];
-  readonly binary: string;
   /** Which run this is (0-based): the route order rotates by it, so no route is always measured first. */
   readonly index: number;
   readonly log: (text: string) => void;
@@ -65,10 +81,10 @@ export async function run(options: RunOptions): Promise<RunResult> {
     started.push(bare);
     targets.push({ name: `bare${n}`, port: bare.port, pid: bare.pid, kind: "bare" });
   }
-  for (const [i, n] of options.workers.entries()) {
-    const ours = await startOurs(options.binary, n, backend, 24000 + 100 * i);
+  for (const [i, spec] of options.ours.entries()) {
+    const ours = await startOurs(spec, backend, 24000 + 100 * i);
     started.push(ours);
-    targets.push({ name: `ours${n}`, port: ours.port, pid: ours.pid, kind: "ours", ours });
+    targets.push({ name: spec.name, port: ours.port, pid: ours.pid, kind: "ours", ours });
   }
   const shift = options.index % targets.length;
   const order = [...targets.slice(shift), ...targets.slice(0, shift)];
@@ -78,11 +94,15 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const settle = () => (Bun.gc(true), Bun.sleep(200));
 
   try {
-    log("fresh RSS (one warm tunnel) and RSS per idle connection");
+    const phase = (name: Phase) => options.phases.has(name);
     for (const t of some("ours")) await touch(t.port, hello(HOSTS.echo));
     await Bun.sleep(IDLE_SETTLE_MS);
-    for (const t of proxies) record("rssFresh", t.name, rssBytes(t.pid as number) / MiB);
     for (const t of proxies) {
+      record("rssFresh", t.name, rssBytes(t.pid as number) / MiB);
+      record("anonFresh", t.name, anonBytes(t.pid as number) / MiB);
+    }
+    if (phase("memory")) log(`RSS per idle connection: ${plan.idle} held`);
+    for (const t of phase("memory") ? proxies : []) {
       await settle();
       const before = rssBytes(t.pid as number);
       const sockets = await openIdle(t.port, hello(HOSTS.echo), plan.idle);
@@ -92,8 +112,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
     }
     for (const t of some("ours")) for (const tunnel of ["sink", "slow"] as const) await touch(t.port, hello(HOSTS[tunnel]));
 
-    log(`slow backend: ${plan.slow / MiB} MiB pushed into a 4 MB/s backend`);
-    for (const t of some("ours", "haproxy")) {
+    if (phase("slow")) log(`slow backend: ${plan.slow / MiB} MiB pushed into a 4 MB/s backend`);
+    for (const t of phase("slow") ? some("ours", "haproxy") : []) {
       const pid = t.pid as number;
       const before = rssBytes(pid);
       let peak = before;
@@ -103,14 +123,14 @@ export async function run(options: RunOptions): Promise<RunResult> {
       record("slowGrowth", t.name, (peak - before) / MiB);
     }
 
-    log(`bulk: ${plan.bulk / MiB} MiB, one stream`);
-    for (const t of some("direct", "ours", "haproxy")) {
+    if (phase("bulk")) log(`bulk: ${plan.bulk / MiB} MiB, one stream`);
+    for (const t of phase("bulk") ? some("direct", "ours", "haproxy") : []) {
       await settle();
       record("bulk", t.name, await bulk(where(t, "sink"), hello(HOSTS.sink), plan.bulk));
     }
 
-    log(`single connections: ${plan.connects} sequential connect + ClientHello + first byte; ${plan.rtts} 64 B round trips`);
-    for (const t of some("direct", "ours", "haproxy")) {
+    if (phase("latency")) log(`single connections: ${plan.connects} sequential connect + ClientHello + first byte; ${plan.rtts} 64 B round trips`);
+    for (const t of phase("latency") ? some("direct", "ours", "haproxy") : []) {
       await settle();
       const samples: number[] = [];
       for (let i = 0; i < plan.connects; i++) samples.push(await connectToFirstByte(t.port, hello(HOSTS.echo)));
@@ -123,24 +143,24 @@ export async function run(options: RunOptions): Promise<RunResult> {
       record("rttP99", t.name, percentile(rtts, 99));
     }
 
-    log(`cold start: ${plan.colds} new hostnames per worker count`);
-    for (const t of some("ours")) record("coldP50", t.name, await coldStarts(t.ours as Ours, plan.colds));
+    if (phase("cold")) log(`cold start: ${plan.colds} new hostnames per worker count`);
+    for (const t of phase("cold") ? some("ours") : []) record("coldP50", t.name, await coldStarts(t.ours as Ours, plan.colds));
 
-    log(`connections per second: ${plan.cpsClients} clients for ${plan.cpsMs} ms`);
-    for (const t of order) {
+    if (phase("cps")) log(`connections per second: ${plan.cpsClients} clients for ${plan.cpsMs} ms`);
+    for (const t of phase("cps") ? order : []) {
       await settle();
       record("cps", t.name, await connectionsPerSecond(t.port, hello(HOSTS.echo), plan.cpsClients, plan.cpsMs));
     }
 
-    log(`loaded: ${plan.streams} streams echoing 256 KiB chunks for ${plan.loadedMs} ms, a new connection every ${plan.probeIntervalMs} ms`);
+    if (phase("loaded")) log(`loaded: ${plan.streams} streams echoing 256 KiB chunks for ${plan.loadedMs} ms, a new connection every ${plan.probeIntervalMs} ms`);
     const rests: Promise<void>[] = [];
-    for (const t of order) {
+    for (const t of phase("loaded") ? order : []) {
       await settle();
       const pid = t.pid;
       const result = await loadedScenario(
         t.port,
         HOSTS.echo,
-        { streams: plan.streams, intervalMs: plan.probeIntervalMs, warmupMs: plan.loadedWarmupMs, measureMs: plan.loadedMs },
+        { streams: plan.streams, window: plan.window, intervalMs: plan.probeIntervalMs, warmupMs: plan.loadedWarmupMs, measureMs: plan.loadedMs },
         () => (pid === null ? 0 : rssBytes(pid)),
       );
       const samples = result.probe.samples;
@@ -151,11 +171,14 @@ export async function run(options: RunOptions): Promise<RunResult> {
       record("loadedFailed", t.name, result.probe.failed + result.streamsFailed);
       if (pid !== null) {
         record("rssPeakLoaded", t.name, result.peakRss / MiB);
-        rests.push(Bun.sleep(REST_MS).then(() => void record("rssRest", t.name, rssBytes(pid) / MiB)));
+        rests.push(Bun.sleep(REST_MS).then(() => {
+          record("rssRest", t.name, rssBytes(pid) / MiB);
+          record("anonRest", t.name, anonBytes(pid) / MiB);
+        }));
       }
     }
     await Promise.all(rests);
-    for (const t of proxies) record("rssRestEnd", t.name, rssBytes(t.pid as number) / MiB);
+    if (phase("loaded")) for (const t of proxies) record("rssRestEnd", t.name, rssBytes(t.pid as number) / MiB);
   } finally {
     await Promise.all(started.map((r) => r.stop()));
     await backend.stop();
