@@ -1,7 +1,8 @@
 // The one backend process of a bench run: echo, sink and slow-sink servers on whatever ports it is told to listen on,
 // so every route (direct, HAProxy, the bare forwarder, our proxy at each worker count) ends in the same process.
 // Run as `bun backend.ts`; prints its control port; `GET /listen?port=P&mode=M` binds (port 0 = any) and answers
-// `{port, boundAt}`, `GET /close?port=P` unbinds. Our proxy's tunnels reach it through tunnel.ts.
+// `{port, boundAt}` (and writes boundAt to the file `bound=` names), `GET /close?port=P` unbinds. Our proxy's tunnels reach it through tunnel.ts.
+import { writeFileSync } from "node:fs";
 import type { SocketHandler, TCPSocketListener } from "bun";
 
 export type Mode = "echo" | "sink" | "slow";
@@ -68,10 +69,13 @@ const HANDLERS: Record<Mode, SocketHandler<State>> = { echo, sink, slow };
 
 if (import.meta.main) {
   const listeners = new Map<number, TCPSocketListener<State>>();
-  const listen = (port: number, mode: Mode) => {
+  const listen = (port: number, mode: Mode, boundFile: string | null) => {
     const listener = Bun.listen<State>({ hostname: "127.0.0.1", port, allowHalfOpen: true, socket: HANDLERS[mode] });
     listeners.set(listener.port, listener);
-    return { port: listener.port, boundAt: Date.now() };
+    const boundAt = Date.now();
+    // Written before this turn ends, so before the first connection to the port is served.
+    if (boundFile !== null) writeFileSync(boundFile, `${boundAt}\n`);
+    return { port: listener.port, boundAt };
   };
   const control = Bun.serve({
     hostname: "127.0.0.1",
@@ -83,7 +87,7 @@ if (import.meta.main) {
         const mode = (url.searchParams.get("mode") ?? "echo") as Mode;
         if (!(mode in HANDLERS)) return new Response("bad mode", { status: 400 });
         try {
-          return Response.json(listen(port, mode));
+          return Response.json(listen(port, mode, url.searchParams.get("bound")));
         } catch (error) {
           return new Response((error as Error).message, { status: 409 });
         }

@@ -1,6 +1,6 @@
 // One bench run: fresh processes for every route, each phase measured route after route (in an order rotated per
 // run), one number per metric and route. bench.ts repeats it and summarises; report.ts renders.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { clientHello, records } from "../../tests/helpers/builders.ts";
 import { bulk, connectToFirstByte, connectionsPerSecond, openIdle, percentile, roundTrips, touch } from "./load.ts";
 import { loadedScenario } from "./loaded.ts";
@@ -197,8 +197,9 @@ async function coldStarts(ours: Ours, count: number): Promise<number> {
       line = ours.logLines().find((l) => l.msg === "tunnel starting" && l.tunnel === `cft-${sni}`);
       if (line === undefined) await Bun.sleep(20);
     }
-    if (line === undefined) continue;
-    const boundAt = Number(readFileSync(`${ours.stateDir}/cft-${sni}.bound`, "utf8"));
+    const boundFile = `${ours.stateDir}/cft-${sni}.bound`;
+    if (line === undefined || !existsSync(boundFile)) continue;
+    const boundAt = Number(readFileSync(boundFile, "utf8"));
     overheads.push(total - (boundAt - new Date(String(line.ts)).getTime()));
   }
   return percentile(overheads.sort((a, b) => a - b), 50);
