@@ -17,7 +17,7 @@ export interface Plan {
   readonly colds: number;
   readonly slow: number;
   readonly streams: number;
-  /** Unechoed bytes per stream in the loaded scenario, 0 = no limit (see loaded.ts). */
+  /** Unechoed bytes per stream in the loaded scenario, 0 = no limit (see loaded-child.ts). */
   readonly window: number;
   readonly loadedWarmupMs: number;
   readonly loadedMs: number;
