@@ -1,156 +1,169 @@
-// `bun run bench [--quick]`: direct vs our binary vs HAProxy, to the same backend behind the fake cloudflared, in one run.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+// `bun run bench [--quick] [--runs N] [--workers 1,2,4] [--bare 1,2] [--streams 64] [--variant NAME:N:BINARY[:FLAGS]]`:
+// direct vs our binary at each worker count vs HAProxy vs the bare Bun forwarder, to one backend process, repeated
+// with fresh processes each run; every ratio is taken within a run, then reported as the median and range over the
+// runs (issue 13). A variant is one more column of ours — another build, or runtime flags given as BUN_OPTIONS — to
+// try a change against the current binary in the same runs.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, release, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import { clientHello, records } from "../tests/helpers/builders.ts";
-import { rssBytes } from "../tests/helpers/admin.ts";
-import { bulk, connectToFirstByte, connectionsPerSecond, openIdle, percentile, roundTrips, touch } from "./bench/load.ts";
-import { HOSTS, slowSink, startHaproxy, startOurs } from "./bench/routes.ts";
-import { table, verdicts, type RouteName, type Row, type Target } from "./bench/report.ts";
+import { DEFAULT_WORKERS } from "../src/config/options.ts";
+import { METRICS, ratioOf, ratioTable, spread, valuesOf, valueTable, verdicts, verdictTable, type Metric, type RunResult } from "./bench/report.ts";
+import { PHASES, run, type OursSpec, type Phase, type Plan } from "./bench/run.ts";
 
-const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, "no-build": { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    runs: { type: "string", default: "1" },
+    workers: { type: "string", default: "1,2,4" },
+    bare: { type: "string", default: "1,2" },
+    streams: { type: "string", default: "64" },
+    window: { type: "string", default: "256" },
+    variant: { type: "string", multiple: true, default: [] },
+    phases: { type: "string", default: PHASES.join(",") },
+    "no-build": { type: "boolean", default: false },
+  },
+});
+const list = (text: string) => text.split(",").filter((s) => s.trim() !== "").map((s) => Number(s.trim()));
 const quick = values.quick === true;
+const runs = Number(values.runs);
+const workers = list(String(values.workers));
+const bareWorkers = list(String(values.bare));
+const streams = Number(values.streams);
+const windowKiB = Number(values.window);
+const USAGE = "usage: bun run bench [--quick] [--runs N] [--workers 1,2,4] [--bare 1,2] [--streams 64] [--window 256] " +
+  `[--variant NAME:N:BINARY[:BUN_OPTIONS]]... [--phases ${PHASES.join(",")}] [--no-build]`;
+const phases = new Set(String(values.phases).split(",").map((p) => p.trim()).filter((p) => p !== "")) as Set<Phase>;
+const binary = process.env.TTP_BINARY ?? `${import.meta.dir}/../tcp-tunnel-proxy`;
+const variants: OursSpec[] = (values.variant as string[]).map((text) => {
+  const [name = "", n = "", path = "", ...flags] = text.split(":");
+  return { name, workers: Number(n), binary: path === "" ? binary : path, bunOptions: flags.join(":") };
+});
+const ours: OursSpec[] = [...workers.map((n) => ({ name: `ours${n}`, workers: n, binary })), ...variants];
+const badName = (name: string) => !/^[a-z][a-z0-9-]*$/i.test(name) || ["direct", "haproxy"].includes(name) || /^bare\d+$/.test(name);
+if (!(runs >= 1) || [...ours.map((o) => o.workers), ...bareWorkers, streams].some((n) => !Number.isInteger(n) || n < 1) ||
+  ours.some((o) => badName(o.name)) || !(windowKiB >= 0) || new Set(ours.map((o) => o.name)).size !== ours.length || [...phases].some((p) => !PHASES.includes(p))) {
+  console.error(USAGE);
+  process.exit(2);
+}
 const MiB = 1024 * 1024;
-const plan = quick
-  ? { bulk: 1024 * MiB, connects: 2000, rtts: 2000, cpsMs: 3000, idle: 5000, colds: 5, slow: 16 * MiB }
-  : { bulk: 4096 * MiB, connects: 5000, rtts: 10000, cpsMs: 10000, idle: 5000, colds: 20, slow: 1024 * MiB };
-const SLOW_RATE = 4 * 1000 * 1000;
-const IDLE_SETTLE_MS = 3000;
+const common = { cpsClients: 32, idle: 5000, slow: 16 * MiB, streams, window: windowKiB * 1024, probeIntervalMs: 10 };
+const plan: Plan = quick
+  ? { ...common, bulk: 1024 * MiB, connects: 2000, rtts: 2000, cpsMs: 3000, colds: 5, loadedWarmupMs: 1000, loadedMs: 5000 }
+  : { ...common, bulk: 4096 * MiB, connects: 5000, rtts: 10000, cpsMs: 10000, colds: 20, loadedWarmupMs: 2000, loadedMs: 10000 };
+
+const log = (text: string) => console.error(`bench: ${text}`);
+
+/**
+ * This machine's convention: no measuring while the test suite runs (/tmp/tests.lock; 2 cores make such numbers
+ * meaningless), and /tmp/bench.lock says a bench is running. Each run also waits until the CPUs are idle.
+ */
+const TESTS_LOCK = "/tmp/tests.lock";
+const BENCH_LOCK = "/tmp/bench.lock";
+const QUIET_BUSY = 0.15;
+const QUIET_GIVE_UP_MS = 10 * 60_000;
+
+/** The machine's CPU time so far, from /proc/stat: idle (with iowait), stolen by the hypervisor, and in all. */
+function cpuTimes(): { idle: number; steal: number; total: number } {
+  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), steal: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) };
+}
+
+/** Share of CPU time not idle over `ms`. */
+async function busyShare(ms: number): Promise<number> {
+  const before = cpuTimes();
+  await Bun.sleep(ms);
+  const after = cpuTimes();
+  return 1 - (after.idle - before.idle) / Math.max(1, after.total - before.total);
+}
+
+/** Waits for the test suite to finish and the machine to go quiet; returns the busy share it started at. */
+async function waitForQuiet(): Promise<number> {
+  const began = performance.now();
+  for (;;) {
+    if (existsSync(TESTS_LOCK)) {
+      log(`${TESTS_LOCK} exists: the test suite is running; waiting`);
+      await Bun.sleep(30_000);
+      continue;
+    }
+    const busy = await busyShare(2000);
+    if (busy < QUIET_BUSY) return busy;
+    if (performance.now() - began > QUIET_GIVE_UP_MS) {
+      log(`the machine is still ${(busy * 100).toFixed(0)}% busy after ${QUIET_GIVE_UP_MS / 60000} min: measuring anyway`);
+      return busy;
+    }
+    log(`the machine is ${(busy * 100).toFixed(0)}% busy before the run starts; waiting`);
+    await Bun.sleep(30_000);
+  }
+}
+writeFileSync(BENCH_LOCK, `${process.pid}\n`);
+const unlock = () => rmSync(BENCH_LOCK, { force: true });
+process.on("exit", unlock);
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
 
 if (!values["no-build"]) {
   const build = Bun.spawnSync([process.execPath, "run", "build"], { stdout: "ignore", stderr: "inherit" });
   if (build.exitCode !== 0) process.exit(1);
 }
-process.env.TTP_BINARY ??= `${import.meta.dir}/../tcp-tunnel-proxy`;
 
-const log = (text: string) => console.error(`bench: ${text}`);
-const hello = (sni: string) => records(clientHello({ names: [sni], alpn: ["postgresql"] }));
-const slow = slowSink(SLOW_RATE);
-const routes = await startOurs(slow.port, (port, sni) => touch(port, hello(sni)));
-const haproxy = await startHaproxy(routes.tunnelPorts);
-if (haproxy === null) log("HAProxy not installed (apt-get install haproxy): its column is skipped");
-const ourPort = routes.ours.port;
-const portsFor = (route: RouteName, tunnel: keyof typeof HOSTS): number | null =>
-  route === "direct" ? routes.tunnelPorts[tunnel] : route === "ours" ? ourPort : haproxy?.port ?? null;
-const ROUTES: RouteName[] = ["direct", "ours", "haproxy"];
+const results: RunResult[] = [];
+const began = performance.now();
+const busyBefore: number[] = [];
+/** The share of CPU time the hypervisor gave to other guests during each run: a high one makes that run suspect. */
+const stolen: number[] = [];
+for (let index = 0; index < runs; index++) {
+  busyBefore.push(await waitForQuiet());
+  log(`run ${index + 1} of ${runs} (${quick ? "quick" : "full"})`);
+  const before = cpuTimes();
+  results.push(await run({ plan, phases, ours, bareWorkers, index, log: (text) => log(`[${index + 1}/${runs}] ${text}`) }));
+  const after = cpuTimes();
+  stolen.push((after.steal - before.steal) / Math.max(1, after.total - before.total));
+}
 
-async function each(measure: (port: number, route: RouteName) => Promise<number>, tunnel: keyof typeof HOSTS): Promise<Partial<Record<RouteName, number>>> {
-  const out: Partial<Record<RouteName, number>> = {};
-  for (const route of ROUTES) {
-    const port = portsFor(route, tunnel);
-    if (port !== null) out[route] = await measure(port, route);
+const haproxyVersion = Bun.which("haproxy") === null ? null : (Bun.spawnSync(["haproxy", "-v"]).stdout.toString().split("\n")[0] ?? null);
+const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}; ` +
+  "shared by the load generator, the proxies, the fake tunnels and the backend";
+const routes = ["direct", "haproxy", ...bareWorkers.map((n) => `bare${n}`), ...ours.map((o) => o.name)];
+const all = verdicts(results, ours);
+const minutes = ((performance.now() - began) / 60000).toFixed(1);
+
+console.log(`\n${quick ? "quick" : "full"} bench, ${runs} run${runs === 1 ? "" : "s"} (${minutes} min), ${new Date().toISOString()}, Bun ${Bun.version}, ${haproxyVersion ?? "no HAProxy"}`);
+console.log(`${machine}; default workers ${DEFAULT_WORKERS}; CPU time stolen by the hypervisor per run: ${stolen.map((x) => `${(x * 100).toFixed(1)}%`).join(", ")}\n`);
+console.log(`Medians over the runs (ranges in the JSON); bareN = the bare Bun forwarder with N workers, oursN = our binary with --workers N:`);
+for (const v of variants) console.log(`  ${v.name} = ${v.binary} --workers ${v.workers}${v.bunOptions ? ` with BUN_OPTIONS="${v.bunOptions}"` : ""}`);
+console.log();
+console.log(valueTable(results, routes));
+console.log(`\nOurs against HAProxy (ratio within each run: median, range over runs):\n`);
+console.log(ratioTable(results, ours, "haproxy"));
+console.log(`\nOurs against direct:\n`);
+console.log(ratioTable(results, ours, "direct"));
+if (bareWorkers.length > 0) {
+  console.log(`\nOurs against the bare forwarder with as many workers (what the proxy adds to the runtime's floor):\n`);
+  console.log(ratioTable(results, ours.filter((o) => bareWorkers.includes(o.workers)), "bare"));
+}
+console.log(`\nTargets of issue 13${runs < 3 ? " (they are judged on the median of three runs: use --runs 3)" : ""}:\n`);
+console.log(verdictTable(all, ours));
+
+const summary: Record<string, Record<string, unknown>> = {};
+for (const metric of Object.keys(METRICS) as Metric[]) {
+  const byRoute: Record<string, unknown> = {};
+  for (const route of routes) {
+    const s = spread(valuesOf(results, metric, route));
+    if (s !== null) byRoute[route] = s;
   }
-  return out;
+  for (const o of ours) {
+    for (const reference of ["haproxy", "direct", `bare${o.workers}`]) {
+      const s = ratioOf(results, metric, o.name, reference);
+      if (s !== null) byRoute[`${o.name}/${reference}`] = s;
+    }
+  }
+  if (Object.keys(byRoute).length > 0) summary[metric] = { ...METRICS[metric], ...byRoute };
 }
-
-const rows: Row[] = [];
-// Memory first, on a fresh process: later phases leave freed memory that new connections would reuse unseen.
-log(`idle memory: ${plan.idle} open proxied connections`);
-const idleRss: Partial<Record<RouteName, number>> = {};
-const idlePerConn: Partial<Record<RouteName, number>> = {};
-for (const [route, pid, port] of [["ours", routes.ours.proc.pid, ourPort], ["haproxy", haproxy?.pid, haproxy?.port]] as const) {
-  if (pid === undefined || port === undefined) continue;
-  Bun.gc(true);
-  const before = rssBytes(pid);
-  const sockets = await openIdle(port, hello(HOSTS.echo), plan.idle);
-  // Let a garbage collector settle (the handshakes leave garbage behind); HAProxy has none, so it is unaffected.
-  await Bun.sleep(IDLE_SETTLE_MS);
-  const after = rssBytes(pid);
-  idleRss[route] = before / MiB;
-  idlePerConn[route] = (after - before) / plan.idle / 1024;
-  for (const socket of sockets) socket.end();
-}
-rows.push({ metric: "process RSS before idle connections", unit: "MiB", better: "lower", ...idleRss });
-rows.push({ metric: `RSS per idle connection (${plan.idle} open)`, unit: "KiB", better: "lower", ...idlePerConn });
-
-log(`slow backend: ${plan.slow / MiB} MiB at ${SLOW_RATE / 1e6} MB/s per route`);
-const slowGrowth: Partial<Record<RouteName, number>> = {};
-for (const [route, pid, port] of [["ours", routes.ours.proc.pid, ourPort], ["haproxy", haproxy?.pid, haproxy?.port]] as const) {
-  if (pid === undefined || port === undefined) continue;
-  const before = rssBytes(pid);
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 50);
-  await bulk(port, hello(HOSTS.slow), plan.slow);
-  clearInterval(sampler);
-  slowGrowth[route] = (peak - before) / MiB;
-}
-rows.push({ metric: "RSS growth, client pushing to a 4 MB/s backend", unit: "MiB", better: "lower", ...slowGrowth });
-
-log(`bulk: ${plan.bulk / MiB} MiB per route`);
-rows.push({ metric: "bulk throughput, one stream", unit: "MB/s", better: "higher", ...(await each((port) => bulk(port, hello(HOSTS.sink), plan.bulk), "sink")) });
-
-log(`connect + ClientHello + first echoed byte: ${plan.connects} sequential connections per route`);
-const connectSamples: Partial<Record<RouteName, number[]>> = {};
-await each(async (port, route) => {
-  const samples: number[] = [];
-  for (let i = 0; i < plan.connects; i++) samples.push(await connectToFirstByte(port, hello(HOSTS.echo)));
-  connectSamples[route] = samples.sort((a, b) => a - b);
-  return 0;
-}, "echo");
-for (const p of [50, 90, 99]) {
-  const row: Row = { metric: `connect to first byte p${p}`, unit: "ms", better: "lower" };
-  for (const route of ROUTES) if (connectSamples[route]) (row as Record<string, unknown>)[route] = percentile(connectSamples[route] as number[], p);
-  rows.push(row);
-}
-
-log(`64-byte round trips: ${plan.rtts} per route`);
-const rttSamples: Partial<Record<RouteName, number[]>> = {};
-await each(async (port, route) => ((rttSamples[route] = await roundTrips(port, hello(HOSTS.echo), plan.rtts)), 0), "echo");
-for (const p of [50, 99]) {
-  const row: Row = { metric: `64 B round trip p${p}`, unit: "ms", better: "lower" };
-  for (const route of ROUTES) if (rttSamples[route]) (row as Record<string, unknown>)[route] = percentile(rttSamples[route] as number[], p);
-  rows.push(row);
-}
-
-log(`connections per second: 32 concurrent clients for ${plan.cpsMs} ms per route`);
-rows.push({ metric: "connections per second (32 clients)", unit: "conn/s", better: "higher",
-  ...(await each((port) => connectionsPerSecond(port, hello(HOSTS.echo), 32, plan.cpsMs), "echo")) });
-
-log(`cold start: ${plan.colds} new hostnames`);
-const coldOverheads: number[] = [];
-for (let i = 0; i < plan.colds; i++) {
-  const sni = `cold-${i}-${Date.now()}.${"bench.test"}`;
-  const startedAt = Date.now();
-  const total = await connectToFirstByte(ourPort, hello(sni));
-  const line = await routes.ours.waitFor((l) => l.msg === "tunnel starting" && l.tunnel === `cft-${sni}`).catch(() => null);
-  const spawnedAt = line === null ? startedAt : new Date(String(line.ts)).getTime();
-  const boundAt = Number(readFileSync(`${routes.stateDir}/cft-${sni}.bound`, "utf8"));
-  coldOverheads.push(total - (boundAt - spawnedAt));
-}
-coldOverheads.sort((a, b) => a - b);
-rows.push({ metric: "cold start beyond the tunnel's own bind (p50)", unit: "ms", better: "lower", ours: percentile(coldOverheads, 50) });
-
-const value = (metric: string, route: RouteName) => rows.find((r) => r.metric === metric)?.[route];
-const connectOverhead = (route: RouteName) => (connectSamples[route] && connectSamples.direct
-  ? percentile(connectSamples[route] as number[], 50) - percentile(connectSamples.direct, 50) : undefined);
-const check = (name: string, ours: number | undefined, reference: number | undefined, ok: (o: number, r: number) => boolean, detail: string): Target =>
-  ours === undefined || reference === undefined ? { name, met: null, detail: "not measured (HAProxy absent?)" } : { name, met: ok(ours, reference), detail };
-const bulkOurs = value("bulk throughput, one stream", "ours");
-const bulkHa = value("bulk throughput, one stream", "haproxy");
-const rttOurs = value("64 B round trip p50", "ours");
-const rttHa = value("64 B round trip p50", "haproxy");
-const cpsOurs = value("connections per second (32 clients)", "ours");
-const cpsHa = value("connections per second (32 clients)", "haproxy");
-const targets: Target[] = [
-  check("bulk >= 1.1x HAProxy", bulkOurs, bulkHa, (o, r) => o >= 1.1 * r, `${(bulkOurs ?? 0).toFixed(0)} vs ${(bulkHa ?? 0).toFixed(0)} MB/s`),
-  check("connect p50 overhead over direct <= HAProxy's", connectOverhead("ours"), connectOverhead("haproxy"), (o, r) => o <= r,
-    `${connectOverhead("ours")?.toFixed(3)} vs ${connectOverhead("haproxy")?.toFixed(3)} ms`),
-  check("64 B RTT p50 <= HAProxy's", rttOurs, rttHa, (o, r) => o <= r, `${rttOurs?.toFixed(3)} vs ${rttHa?.toFixed(3)} ms`),
-  check("connections/s >= HAProxy's", cpsOurs, cpsHa, (o, r) => o >= r, `${cpsOurs?.toFixed(0)} vs ${cpsHa?.toFixed(0)} conn/s`),
-  check("<= 4 KB per idle proxied connection", idlePerConn.ours, 4, (o, r) => o <= r, `${idlePerConn.ours?.toFixed(2)} KiB (idle process RSS ${idleRss.ours?.toFixed(0)} MiB)`),
-  check("cold start <= 10 ms beyond the tunnel's readiness", percentile(coldOverheads, 50), 10, (o, r) => o <= r, `p50 ${percentile(coldOverheads, 50).toFixed(1)} ms, max ${coldOverheads.at(-1)?.toFixed(1)} ms`),
-  check("slow-backend memory growth < 32 MB", slowGrowth.ours, 32, (o, r) => o < r, `${slowGrowth.ours?.toFixed(1)} MiB for ${plan.slow / MiB} MiB pushed`),
-];
-
-const machine = `${cpus().length} cores (${cpus()[0]?.model ?? "unknown CPU"}), shared by the client, the proxies, the fake tunnel and the backend`;
-console.log(`\n${quick ? "quick" : "full"} run, ${new Date().toISOString()}, Bun ${Bun.version}; ${machine}\n`);
-console.log(table(rows));
-console.log(`\n${verdicts(targets)}\n`);
 mkdirSync(`${import.meta.dir}/../bench`, { recursive: true });
-const file = `${import.meta.dir}/../bench/${new Date().toISOString().replace(/[:.]/g, "-")}${quick ? "-quick" : ""}.json`;
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), quick, machine, bun: Bun.version, plan, rows, targets }, null, 2) + "\n");
-console.log(`written ${file}`);
-await haproxy?.stop();
-await routes.ours.stop();
-slow.stop();
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const partial = PHASES.some((p) => !phases.has(p)) ? `-${[...phases].join("-")}` : "";
+const file = `${import.meta.dir}/../bench/${stamp}-runs${runs}${quick ? "-quick" : ""}${partial}.json`;
+const record = { date: new Date().toISOString(), quick, runs, minutes: Number(minutes), machine, bun: Bun.version, haproxy: haproxyVersion,
+  defaultWorkers: DEFAULT_WORKERS, ours, bareWorkers, phases: [...phases], plan, busyBefore, stolen, summary, verdicts: all, results };
+writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
+console.log(`\nwritten ${file}`);
 process.exit(0);

@@ -1,26 +1,159 @@
-// Benchmark results: the table, the ratios against direct and HAProxy, the target verdicts, and the JSON record.
-export type RouteName = "direct" | "ours" | "haproxy";
-export type Row = { readonly metric: string; readonly unit: string; readonly better: "higher" | "lower" } & Partial<Record<RouteName, number>>;
+// Benchmark results: the metrics, their medians and ranges over runs, the ratios (ours at each worker count against
+// HAProxy, direct and the bare forwarder, computed within each run), the verdicts on issue 13's targets, the tables.
+export const METRICS = {
+  rssFresh: { label: "RSS fresh (after start, one warm tunnel)", unit: "MiB", better: "lower" },
+  anonFresh: { label: "… of which anonymous (heaps, buffers, JIT code)", unit: "MiB", better: "lower" },
+  rssPerIdle: { label: "RSS per idle proxied connection (5,000 held)", unit: "KiB", better: "lower" },
+  rssPeakLoaded: { label: "RSS peak during the loaded scenario", unit: "MiB", better: "lower" },
+  rssRest: { label: "RSS at rest, 5 s after the load", unit: "MiB", better: "lower" },
+  anonRest: { label: "… of which anonymous", unit: "MiB", better: "lower" },
+  rssRestEnd: { label: "RSS at the end of the run (rest ≥ 5 s)", unit: "MiB", better: "lower" },
+  slowGrowth: { label: "RSS growth, client pushing into a 4 MB/s backend", unit: "MiB", better: "lower" },
+  bulk: { label: "bulk throughput, one stream", unit: "MB/s", better: "higher" },
+  connectP50: { label: "connect + ClientHello + first byte p50", unit: "ms", better: "lower" },
+  connectP90: { label: "… p90", unit: "ms", better: "lower" },
+  connectP99: { label: "… p99", unit: "ms", better: "lower" },
+  rttP50: { label: "64 B round trip p50", unit: "ms", better: "lower" },
+  rttP99: { label: "64 B round trip p99", unit: "ms", better: "lower" },
+  cps: { label: "connections per second, 32 clients", unit: "conn/s", better: "higher" },
+  loadedThroughput: { label: "loaded: echo throughput of the streams", unit: "MB/s", better: "higher" },
+  loadedP50: { label: "loaded: new connection p50", unit: "ms", better: "lower" },
+  loadedP99: { label: "loaded: new connection p99", unit: "ms", better: "lower" },
+  loadedMax: { label: "loaded: new connection max", unit: "ms", better: "lower" },
+  loadedFailed: { label: "loaded: failed probes + lost streams", unit: "count", better: "lower" },
+  coldP50: { label: "cold start beyond the tunnel's own bind, p50", unit: "ms", better: "lower" },
+} as const;
+export type Metric = keyof typeof METRICS;
+/** One run: metric → route name (direct, haproxy, bareN, oursN) → value. */
+export type RunResult = Partial<Record<Metric, Record<string, number>>>;
 
-export interface Target {
-  readonly name: string;
-  readonly met: boolean | null;
-  readonly detail: string;
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly n: number;
+}
+
+export function spread(values: readonly number[]): Spread | null {
+  const finite = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (finite.length === 0) return null;
+  const mid = finite.length >> 1;
+  const median = finite.length % 2 === 1 ? (finite[mid] as number) : ((finite[mid - 1] as number) + (finite[mid] as number)) / 2;
+  return { median, min: finite[0] as number, max: finite.at(-1) as number, n: finite.length };
+}
+
+/** A metric's value for `route` in every run that has it. */
+export function valuesOf(runs: readonly RunResult[], metric: Metric, route: string): number[] {
+  return runs.map((r) => r[metric]?.[route]).filter((v): v is number => v !== undefined);
+}
+
+/** Per-run ratios `route / reference` for a metric, then their spread: ratios are never taken across runs. */
+export function ratioOf(runs: readonly RunResult[], metric: Metric, route: string, reference: string): Spread | null {
+  return spread(runs.map((r) => (r[metric]?.[route] ?? NaN) / (r[metric]?.[reference] ?? NaN)));
 }
 
 const fmt = (value: number | undefined) =>
-  value === undefined || Number.isNaN(value) ? "—" : value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  value === undefined || !Number.isFinite(value) ? "—" : Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
 
-const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}×`);
+const fmtRatio = (s: Spread | null) => (s === null ? "—" : s.n === 1 ? `${s.median.toFixed(2)}×` : `${s.median.toFixed(2)}× (${s.min.toFixed(2)}–${s.max.toFixed(2)})`);
 
-export function table(rows: readonly Row[]): string {
-  const header = ["metric", "unit", "direct", "ours", "haproxy", "ours/direct", "ours/haproxy"];
-  const lines = rows.map((r) => [r.metric, r.unit, fmt(r.direct), fmt(r.ours), fmt(r.haproxy), ratio(r.ours, r.direct), ratio(r.ours, r.haproxy)]);
+function render(header: string[], lines: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
-  const render = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
-  return [render(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(render)].join("\n");
+  const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
+  return [row(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...lines.map(row)].join("\n");
 }
 
-export function verdicts(targets: readonly Target[]): string {
-  return targets.map((t) => `${t.met === null ? "n/a " : t.met ? "MET " : "MISS"}  ${t.name}: ${t.detail}`).join("\n");
+/** Medians per route (ranges are in the JSON). */
+export function valueTable(runs: readonly RunResult[], routes: readonly string[]): string {
+  const lines: string[][] = [];
+  for (const metric of Object.keys(METRICS) as Metric[]) {
+    const cells = routes.map((route) => fmt(spread(valuesOf(runs, metric, route))?.median));
+    if (cells.every((c) => c === "—")) continue;
+    lines.push([METRICS[metric].label, METRICS[metric].unit, ...cells]);
+  }
+  return render(["metric", "unit", ...routes], lines);
+}
+
+/** A column of ours: its route name and worker count (the bare forwarder with as many workers is its floor). */
+export interface OursColumn {
+  readonly name: string;
+  readonly workers: number;
+}
+
+/** Ratios of each of ours against `reference` (a route name, or `bare` = the bare forwarder with as many workers). */
+export function ratioTable(runs: readonly RunResult[], ours: readonly OursColumn[], reference: string): string {
+  const against = (o: OursColumn) => (reference === "bare" ? `bare${o.workers}` : reference);
+  const lines: string[][] = [];
+  for (const metric of Object.keys(METRICS) as Metric[]) {
+    // Counts, and growth against HAProxy's ~0: no meaningful ratio.
+    if (metric === "loadedFailed" || metric === "slowGrowth") continue;
+    const cells = ours.map((o) => fmtRatio(ratioOf(runs, metric, o.name, against(o))));
+    if (cells.every((c) => c === "—")) continue;
+    lines.push([METRICS[metric].label, ...cells]);
+  }
+  return render(["metric", ...ours.map((o) => `${o.name} / ${against(o)}`)], lines);
+}
+
+export interface Verdict {
+  readonly target: string;
+  /** The column of ours judged. */
+  readonly route: string;
+  /** null: not measured (HAProxy absent). */
+  readonly met: boolean | null;
+  readonly value: Spread | null;
+  readonly detail: string;
+}
+
+interface TargetSpec {
+  readonly name: string;
+  /** The figure judged, from the runs: a ratio or an absolute value. */
+  readonly figure: (runs: readonly RunResult[], route: string) => Spread | null;
+  readonly ok: (median: number) => boolean;
+  readonly unit: "×" | "KiB" | "MiB";
+}
+
+/**
+ * Single-connection latency before workers (round 1: bench/2026-11-25T2*.json, four runs): ours/HAProxy connect p50
+ * 0.83–1.25×, 64 B RTT p50 0.93–1.15×. "No regression" = the median ratio stays within that round's worst.
+ */
+export const ROUND1_WORST = { connectP50: 1.25, rttP50: 1.15 } as const;
+
+const vsHaproxy = (metric: Metric) => (runs: readonly RunResult[], route: string) => ratioOf(runs, metric, route, "haproxy");
+const absolute = (metric: Metric) => (runs: readonly RunResult[], route: string) => spread(valuesOf(runs, metric, route));
+
+export const TARGETS: readonly TargetSpec[] = [
+  { name: "connections/s ≥ 1.0× HAProxy", figure: vsHaproxy("cps"), ok: (m) => m >= 1.0, unit: "×" },
+  { name: "loaded echo throughput ≥ 1.0× HAProxy", figure: vsHaproxy("loadedThroughput"), ok: (m) => m >= 1.0, unit: "×" },
+  { name: "loaded new-connection p99 ≤ 2× HAProxy", figure: vsHaproxy("loadedP99"), ok: (m) => m <= 2.0, unit: "×" },
+  { name: "bulk ≥ 1.1× HAProxy", figure: vsHaproxy("bulk"), ok: (m) => m >= 1.1, unit: "×" },
+  { name: "≤ 4 KiB per idle connection", figure: absolute("rssPerIdle"), ok: (m) => m <= 4, unit: "KiB" },
+  { name: "RSS at rest after the load ≤ 40 MiB", figure: absolute("rssRest"), ok: (m) => m <= 40, unit: "MiB" },
+  { name: `no latency regression: connect p50 ≤ ${ROUND1_WORST.connectP50}× HAProxy`, figure: vsHaproxy("connectP50"), ok: (m) => m <= ROUND1_WORST.connectP50, unit: "×" },
+  { name: `no latency regression: 64 B RTT p50 ≤ ${ROUND1_WORST.rttP50}× HAProxy`, figure: vsHaproxy("rttP50"), ok: (m) => m <= ROUND1_WORST.rttP50, unit: "×" },
+];
+
+const fmtFigure = (s: Spread | null, unit: TargetSpec["unit"]) => {
+  if (s === null) return "not measured";
+  const v = (x: number) => (unit === "×" ? `${x.toFixed(2)}×` : `${x.toFixed(unit === "KiB" ? 2 : 1)} ${unit}`);
+  return s.n === 1 ? v(s.median) : `${v(s.median)} (${v(s.min)}–${v(s.max)})`;
+};
+
+export function verdicts(runs: readonly RunResult[], ours: readonly OursColumn[]): Verdict[] {
+  return TARGETS.flatMap((t) =>
+    ours.map(({ name }) => {
+      const value = t.figure(runs, name);
+      return { target: t.name, route: name, met: value === null ? null : t.ok(value.median), value, detail: fmtFigure(value, t.unit) };
+    }),
+  );
+}
+
+export function verdictTable(all: readonly Verdict[], ours: readonly OursColumn[]): string {
+  const lines = TARGETS.map((t) => [
+    t.name,
+    ...ours.map(({ name }) => {
+      const v = all.find((x) => x.target === t.name && x.route === name) as Verdict;
+      return `${v.met === null ? "n/a" : v.met ? "MET" : "MISSED"} ${v.detail}`;
+    }),
+  ]);
+  return render(["target (median of the runs, range)", ...ours.map((o) => o.name)], lines);
 }
