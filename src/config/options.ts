@@ -8,7 +8,7 @@ import {
 } from "./values.ts";
 
 /** Edge worker threads when neither --workers nor WORKERS is given (issue 11 sets the final value from measurements). */
-export const DEFAULT_WORKERS = 2;
+export const DEFAULT_WORKERS = 1;
 export const MAX_WORKERS = 64;
 
 export interface OptionSpec<T> {

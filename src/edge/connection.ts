@@ -66,7 +66,7 @@ export class Connection implements LeaseHolder {
     this.opening = new Opening(this, socket);
     this.armTimer(this.ctx.config.helloTimeoutMs, () => this.close("timeout", "no complete ClientHello within --hello-timeout", "hello_timeout"));
     if (verdict === null) return;
-    socket.pause();
+    this.client.pause();
     verdict.then(
       (allowed) => this.opening?.onVerdict(allowed),
       () => this.opening?.onVerdict(false),

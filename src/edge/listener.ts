@@ -11,6 +11,7 @@ import type { Metrics, Outcome } from "../ops/metrics.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";
 import type { Maybe } from "./context.ts";
 import { MAX_EDGES, type PerAddressLimit, type SharedCounter } from "./limits.ts";
+import { QuietCollector } from "./quiet-collector.ts";
 
 export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "trustedProxies" | "reusePort" | "workers">;
 
@@ -27,6 +28,9 @@ export interface EdgeDeps {
   /** Ports a cancel from `address` goes to; asks every edge's registry when there are several. */
   readonly cancelTargets?: (address: string) => Promise<number[]>;
 }
+
+/** How long an edge must see no accept or close before it collects its garbage (QuietCollector). */
+const QUIET_MS = 1000;
 
 const backendHandlers: SocketHandler<Connection> = {
   binaryType: "uint8array",
@@ -49,6 +53,7 @@ export class EdgeListener implements EdgeContext {
   private listener: TCPSocketListener<Connection | undefined> | null = null;
   private emptied: (() => void) | null = null;
   private nextId: number;
+  private readonly collector = new QuietCollector(() => Bun.gc(true), QUIET_MS);
 
   constructor(
     readonly config: ListenerConfig,
@@ -83,6 +88,7 @@ export class EdgeListener implements EdgeContext {
         error: (socket, error) => socket.data?.onHandlerError(error),
       },
     });
+    this.collector.start();
     return this.listener.port;
   }
 
@@ -90,6 +96,7 @@ export class EdgeListener implements EdgeContext {
   stopAccepting(): void {
     this.listener?.stop(false);
     this.listener = null;
+    this.collector.stop();
   }
 
   /** Settles when no connection is open. */
@@ -115,6 +122,7 @@ export class EdgeListener implements EdgeContext {
     socket.data = connection;
     this.connections.add(connection);
     this.clients.add(address);
+    this.collector.note();
     connection.start(socket as Socket<Connection>, admitted === true ? null : admitted);
   }
 
@@ -152,6 +160,7 @@ export class EdgeListener implements EdgeContext {
 
   finished(connection: Connection, outcome: Outcome, reason: string | undefined): void {
     this.connections.delete(connection);
+    this.collector.note();
     if (this.connections.size === 0) this.emptied?.();
     this.clients.unlink(connection);
     this.clients.remove(connection.key);

@@ -20,6 +20,8 @@ export class Side<T> {
   gone = false;
   /** Bytes written to this socket. */
   written = 0;
+  /** Reading is paused; kept here so a pause or resume that changes nothing costs no system call. */
+  paused = false;
 
   constructor(readonly name: "client" | "backend") {}
 
@@ -59,10 +61,14 @@ export class Side<T> {
   }
 
   pause(): void {
-    if (!this.closed) this.socket?.pause();
+    if (this.closed || this.paused || this.socket === null) return;
+    this.paused = true;
+    this.socket.pause();
   }
 
   resume(): void {
-    if (!this.closed) this.socket?.resume();
+    if (this.closed || !this.paused || this.socket === null) return;
+    this.paused = false;
+    this.socket.resume();
   }
 }

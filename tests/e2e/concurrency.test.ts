@@ -119,3 +119,21 @@ test("a tunnel that crashes under load is restarted and serves again", async () 
   expect(metric(samples, "tcp_tunnel_proxy_tunnel_restarts_total")).toBe(1);
   expect(await proxy.stop()).toBe(0);
 }, 60_000);
+
+test("192 streams of 2 MiB across 12 hostnames do not starve new connections' ClientHellos (issue 13)", async () => {
+  const proxy = await startProxy(["--hello-timeout", "5s", "--log-level", "info", "--port-range", portRange(20)], { FAKE_CF_MODE: "echo" });
+  const name = (i: number) => `bulk-${i % 12}.fair.test`;
+  await Promise.all(Array.from({ length: 12 }, (_, i) => echoConnection(proxy.port, name(i), 10, i)));
+  const streams = Promise.all(Array.from({ length: 192 }, (_, i) => echoConnection(proxy.port, name(i), 2 * 1024 * 1024, 1000 + i)));
+  const probes: Promise<{ ok: boolean; reason?: string }>[] = [];
+  for (let i = 0; i < 40; i++) {
+    probes.push(echoConnection(proxy.port, name(i), 64, 5000 + i));
+    await Bun.sleep(25);
+  }
+  const [bulk, probed] = await Promise.all([streams, Promise.all(probes)]);
+  expect(bulk.filter((r) => !r.ok)).toEqual([]);
+  expect(probed.filter((r) => !r.ok)).toEqual([]);
+  await proxy.waitFor(() => summaries(proxy) >= 12 + 192 + 40);
+  expect(proxy.lines.filter((l) => l.msg === "connection" && l.outcome !== "proxied")).toEqual([]);
+  expect(await proxy.stop()).toBe(0);
+}, 60_000);
