@@ -63,14 +63,8 @@ export class Connection implements LeaseHolder {
   /** The client socket is open: the hello timer runs from now; in "admitting" the client waits for `verdict`. */
   start(socket: Socket<Connection>, verdict: Promise<boolean> | null): void {
     this.client.socket = socket;
-    this.opening = new Opening(this, socket);
     this.armTimer(this.ctx.config.helloTimeoutMs, () => this.close("timeout", "no complete ClientHello within --hello-timeout", "hello_timeout"));
-    if (verdict === null) return;
-    this.client.pause();
-    verdict.then(
-      (allowed) => this.opening?.onVerdict(allowed),
-      () => this.opening?.onVerdict(false),
-    );
+    this.opening = new Opening(this, socket, verdict);
   }
 
   onClientData(chunk: Uint8Array): void {

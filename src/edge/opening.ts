@@ -33,12 +33,20 @@ export class Opening {
   /** A prelude step held while another thread decides whether the PROXY source is within its limit. */
   private parked: PreludeStep | null = null;
 
+  /** `verdict`: the peer's per-address limit, when another thread decides it (the client waits for it, paused). */
   constructor(
     private readonly conn: Connection,
     private readonly socket: Socket<Connection>,
+    verdict: Promise<boolean> | null,
   ) {
     const { ctx } = conn;
     this.prelude = new Prelude(ctx.isTrusted(conn.address), ctx.config.cancelFanout > 0);
+    if (verdict === null) return;
+    conn.client.pause();
+    verdict.then(
+      (allowed) => this.onVerdict(allowed),
+      () => this.onVerdict(false),
+    );
   }
 
   onClientData(chunk: Uint8Array): void {
