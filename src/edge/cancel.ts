@@ -5,20 +5,20 @@ import type { Socket } from "bun";
 const CANCEL_LINGER_MS = 5000;
 
 /** Resolves with how many forwards were written in full. */
-export async function forwardCancel(ports: readonly number[], message: Uint8Array): Promise<number> {
+export async function forwardCancel(ports: readonly number[], message: Uint8Array, lingerMs = CANCEL_LINGER_MS): Promise<number> {
   if (ports.length === 0) return 0;
-  const written = await Promise.all(ports.map((port) => forwardOne(port, message)));
+  const written = await Promise.all(ports.map((port) => forwardOne(port, message, lingerMs)));
   return written.filter(Boolean).length;
 }
 
-function forwardOne(port: number, message: Uint8Array): Promise<boolean> {
+function forwardOne(port: number, message: Uint8Array, lingerMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     let socket: Socket<undefined> | null = null;
     // From the connect on: a tunnel port that never completes the handshake does not hold the cancel either.
     const linger = setTimeout(() => {
       resolve(false);
       socket?.terminate();
-    }, CANCEL_LINGER_MS);
+    }, lingerMs);
     const give = (socket: Socket<undefined>) => {
       const taken = socket.write(message);
       if (taken !== message.length) {

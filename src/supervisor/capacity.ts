@@ -2,8 +2,8 @@
 import { ProxyError } from "../errors.ts";
 import type { TunnelProcess } from "./process.ts";
 
-/** Makes room for `forHostname` by stopping an idle tunnel; null when none can be stopped. */
-export type Evict = (forHostname: string) => Promise<unknown> | null;
+/** Makes room for `forHostname` by stopping an idle tunnel (true once it stopped); null when none can be stopped. */
+export type Evict = (forHostname: string) => Promise<boolean> | null;
 
 export class Capacity {
   private readonly live = new Set<TunnelProcess>();
@@ -49,6 +49,7 @@ export class Capacity {
     }
     const eviction = this.evict(forHostname);
     if (eviction === null) throw new ProxyError("tunnel_capacity", `${this.max} tunnels running and none idle (--max-tunnels)`);
-    await eviction;
+    // An eviction that was abandoned (its tunnel got a connection) made no room: refuse rather than try again.
+    if (!(await eviction)) throw new ProxyError("tunnel_capacity", `${this.max} tunnels running and none idle (--max-tunnels)`);
   }
 }

@@ -79,7 +79,7 @@ export class Stops {
    * Makes room at the cap: stops the least recently used idle, unpinned tunnel; or, when one is already being decided,
    * waits for that decision. Null when there is nothing to stop.
    */
-  evictFor(hostname: string): Promise<unknown> | null {
+  evictFor(hostname: string): Promise<boolean> | null {
     let victim: Tunnel | undefined;
     for (const tunnel of this.table.all()) {
       if (tunnel.state !== "idle" || tunnel.pinned || tunnel.decision !== null) continue;
@@ -89,6 +89,7 @@ export class Stops {
     const evicted = victim;
     return this.decide(evicted, "evicted").then((stopped) => {
       if (stopped) this.deps.log.info("tunnel evicted", { tunnel: evicted.hostname, for: hostname });
+      return stopped;
     });
   }
 }

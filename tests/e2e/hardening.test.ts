@@ -8,16 +8,18 @@ import { clientHello, records, unique } from "../helpers/builders.ts";
 import { fuzzCases, runFuzz } from "../helpers/fuzz-cases.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
 import { buildProxyV2 } from "../../src/protocol/proxy-v2.ts";
+import { within } from "../helpers/deadline.ts";
 import { ALERT_INTERNAL_ERROR, ALERT_UNRECOGNIZED_NAME, SSL_REQUEST } from "../helpers/wire.ts";
 import { isValidHostname } from "../../src/protocol/hostname.ts";
 
 const hello = (name: string) => records(clientHello({ names: [name] }));
 
+/** Sends `bytes` and resolves with what came back before the proxy closed the connection (which it must, soon). */
 async function exchange(port: number, bytes: Uint8Array, localAddress?: string): Promise<Buffer> {
   const socket = await rawConnect(port, localAddress);
   const reply = readUntilClose(socket);
   socket.write(bytes);
-  return reply;
+  return within(5000, reply, "the proxy closing a connection it should refuse");
 }
 
 /** Opens a connection that is proxied and kept open; resolves once the echo of its hello came back. */
@@ -25,7 +27,7 @@ async function held(port: number, sni: string, localAddress?: string) {
   const socket = await rawConnect(port, localAddress);
   const echoed = new Promise((resolve) => socket.once("data", resolve));
   socket.write(hello(sni));
-  await echoed;
+  await within(5000, echoed, `the echo through ${sni}`);
   return socket;
 }
 

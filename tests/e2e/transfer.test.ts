@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { within } from "../helpers/deadline.ts";
 import { startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
 import { CryptoHasher } from "bun";
 import { BLOCK, makeBlockSource, transfer } from "../helpers/stream.ts";
@@ -21,7 +22,7 @@ describe("bulk transfer through the proxy", () => {
 
   test("1 GiB each way, byte-exact, with half-close", async () => {
     const prelude = records(clientHello({ names: ["bulk.demo.test"] }));
-    const result = await transfer(proxy.port, prelude, GiB, { echo: true });
+    const result = await within(40_000, transfer(proxy.port, prelude, GiB, { echo: true }), "1 GiB each way through the proxy");
     expect(result.sent).toBe(GiB);
     expect(result.received).toBe(GiB);
     expect(result.receivedHash).toBe(result.sentHash);
@@ -33,8 +34,8 @@ describe("bulk transfer through the proxy", () => {
 
   test("a slow reading client does not grow the proxy's memory", async () => {
     const prelude = records(clientHello({ names: ["slow-client.demo.test"] }));
-    await transfer(proxy.port, prelude, 8 * MiB, { echo: true });
-    const { result, growth } = await measurePeak(proxy.proc.pid, () => transfer(proxy.port, prelude, 64 * MiB, { readDelayMs: 5, echo: true }));
+    await within(10_000, transfer(proxy.port, prelude, 8 * MiB, { echo: true }), "8 MiB of warm-up");
+    const { result, growth } = await within(40_000, measurePeak(proxy.proc.pid, () => transfer(proxy.port, prelude, 64 * MiB, { readDelayMs: 5, echo: true })), "64 MiB to a slow reader");
     expect(result.receivedHash).toBe(result.sentHash);
     expect(growth).toBeLessThan(24 * MiB);
   }, 120_000);
@@ -44,8 +45,8 @@ test("a slow reading backend does not grow the proxy's memory", async () => {
   const sink = slowSinkServer(5);
   const proxy = await startProxy(["--log-level", "info"], { FAKE_CF_MODE: "forward", FAKE_CF_FORWARD: `127.0.0.1:${sink.port}` });
   const prelude = records(clientHello({ names: ["slow-backend.demo.test"] }));
-  await transfer(proxy.port, prelude, 8 * MiB);
-  const { result, growth } = await measurePeak(proxy.proc.pid, () => transfer(proxy.port, prelude, 128 * MiB));
+  await within(10_000, transfer(proxy.port, prelude, 8 * MiB), "8 MiB of warm-up");
+  const { result, growth } = await within(40_000, measurePeak(proxy.proc.pid, () => transfer(proxy.port, prelude, 128 * MiB)), "128 MiB into a slow backend");
   expect(result.tail).toBe(expectedHash(prelude, 128 * MiB));
   expect(growth).toBeLessThan(24 * MiB);
   await proxy.stop();

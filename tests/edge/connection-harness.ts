@@ -17,12 +17,17 @@ export class FakeSocket {
   readonly localAddress = "127.0.0.1";
   readonly localPort = 19000;
 
+  /** Bytes the next writes may still take (the kernel's send buffer); Infinity: all of them. */
+  room = Number.POSITIVE_INFINITY;
+
   constructor(private readonly onClosed: (socket: FakeSocket) => void) {}
 
   write(bytes: Uint8Array): number {
     if (this.closed || this.shut) return -1;
-    this.written.push(...bytes);
-    return bytes.length;
+    const taken = Math.min(bytes.length, this.room);
+    this.room -= taken;
+    for (let i = 0; i < taken; i++) this.written.push(bytes[i] as number);
+    return taken;
   }
 
   end(): void {
@@ -79,6 +84,7 @@ export interface Harness {
 
 export interface HarnessOptions {
   readonly warm?: boolean;
+  readonly sendProxy?: "off" | "v1" | "v2";
   /** What the per-address limit says about a trusted PROXY source (a promise: another thread decides). */
   readonly moveVerdict?: boolean | Promise<boolean>;
   readonly trusted?: boolean;
@@ -118,7 +124,7 @@ export function harness(options: HarnessOptions = {}): Harness {
       onNoSni: "reject",
       allowSniSuffix: [],
       hostnameTemplate: "cft-{sni}",
-      sendProxy: "off",
+      sendProxy: options.sendProxy ?? "off",
       cancelFanout: 4,
     },
     tunnels: {

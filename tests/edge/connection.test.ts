@@ -240,3 +240,61 @@ test("a backend that opens in time clears the connect deadline: the pipe is not 
   expect(h.connection.state).toBe("piping");
   expect(h.finished).toHaveLength(0);
 });
+
+describe("what the pipe and the replay must keep", () => {
+  test("abandoned (drain deadline) while piping counts as proxied, before routing as timeout", () => {
+    const piping = harness({ warm: true });
+    piping.connection.onClientData(HELLO);
+    piping.backendOpens();
+    piping.connection.abandon("drain timeout");
+    expect(piping.finished[0]).toMatchObject({ outcome: "proxied", summary: { reason: "drain timeout" } });
+    const early = harness();
+    early.connection.abandon("drain timeout");
+    expect(early.finished[0]).toMatchObject({ outcome: "timeout" });
+  });
+
+  test("a backend that answers the SSLRequest with anything but S gets no ClientHello; the client only our S", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(new Uint8Array([...SSL_REQUEST, ...HELLO]));
+    const backend = h.backendOpens();
+    h.connection.onBackendData(new Uint8Array([0x45, 0, 0, 0, 8]));
+    expect(h.finished[0]).toMatchObject({ outcome: "backend_refused_tls" });
+    expect(backend.written).toEqual([...SSL_REQUEST]);
+    expect(h.client.written).toEqual([0x53]);
+  });
+
+  test("a received PROXY header is replayed as it came, even with --send-proxy v2", () => {
+    const v1 = [...new TextEncoder().encode("PROXY TCP4 198.51.100.4 10.0.0.1 51000 19000\r\n")];
+    const h = harness({ warm: true, trusted: true, sendProxy: "v2" });
+    h.connection.onClientData(new Uint8Array([...v1, ...HELLO]));
+    const backend = h.backendOpens();
+    expect(backend.written).toEqual([...v1, ...HELLO]);
+  });
+
+  test("backpressure: the source is paused while the other side holds bytes, and resumed once they are written", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    const backend = h.backendOpens();
+    backend.room = 10;
+    h.connection.onClientData(new Uint8Array(100).fill(7));
+    expect(h.client.paused).toBe(true);
+    backend.room = Number.POSITIVE_INFINITY;
+    h.connection.onDrain(h.connection.backend);
+    expect(backend.written.length).toBe(HELLO.length + 100);
+    expect(h.client.paused).toBe(false);
+  });
+
+  test("a client FIN is passed on only after the bytes still pending for the backend are written", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    const backend = h.backendOpens();
+    backend.room = 10;
+    h.connection.onClientData(new Uint8Array(100).fill(7));
+    h.connection.onEnd(h.connection.client);
+    expect(backend.shut).toBe(false);
+    backend.room = Number.POSITIVE_INFINITY;
+    h.connection.onDrain(h.connection.backend);
+    expect(backend.written.length).toBe(HELLO.length + 100);
+    expect(backend.shut).toBe(true);
+  });
+});

@@ -125,7 +125,8 @@ describe("auth", () => {
   test("with a token, POST and DELETE need it: 401 without it, with a wrong one or one of another length", async () => {
     const t = setup();
     const send = admin(t, { token: TOKEN, loopback: true });
-    const attempts: Record<string, string>[] = [{}, { authorization: "Bearer s3cret-tokeN" }, { authorization: "Bearer short" }, { authorization: `Basic ${TOKEN}` }];
+    const attempts: Record<string, string>[] = [{}, { authorization: "Bearer s3cret-tokeN" }, { authorization: "Bearer short" }, { authorization: `Basic ${TOKEN}` },
+      { authorization: "Bearer s3cret-toke" }, { authorization: "Bearer s3cret-token-extra" }];
     for (const headers of attempts) {
       const response = await send("POST", `/tunnels/${A}`, headers);
       expect(response.status).toBe(401);

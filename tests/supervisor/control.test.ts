@@ -55,6 +55,7 @@ describe("pinned tunnels", () => {
     await t.clock.advance(10_000);
     expect(t.spawner.alive).toHaveLength(1);
     expect(await errorCode(t.acquire(B))).toBe("tunnel_capacity");
+    expect(t.logged("tunnel stop abandoned")).toEqual([]);
   });
 
   test("pinning a running idle tunnel cancels its idle timer", async () => {

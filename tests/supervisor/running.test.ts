@@ -72,6 +72,23 @@ describe("crashes", () => {
     expect(t.metrics.tunnelRestarts.get()).toBe(1);
   });
 
+  test("the second crash in a row waits twice the backoff", async () => {
+    const t = setup();
+    const first = await t.ready("cft-a.example.test");
+    t.spawner.children[0]?.exit({ code: 2, signal: null });
+    await t.clock.advance(2000);
+    expect(t.spawner.children).toHaveLength(2);
+    first.release();
+    const second = await t.ready("cft-a.example.test");
+    t.spawner.children[1]?.exit({ code: 2, signal: null });
+    await t.clock.advance(3999);
+    expect(t.spawner.children).toHaveLength(2);
+    await t.clock.advance(100);
+    expect(t.spawner.children).toHaveLength(3);
+    expect(t.logged("tunnel restarting").map((l) => l.delay_ms)).toEqual([2000, 4000]);
+    second.release();
+  });
+
   test("connections arriving during a restart join it", async () => {
     const t = setup();
     await t.ready("cft-a.example.test");
