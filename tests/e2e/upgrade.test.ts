@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FAKE_CLOUDFLARED, ROOT, freePort, portRange, startProxy, type LogLine } from "../helpers/proxy-process.ts";
+import { FAKE_CLOUDFLARED, ROOT, freePort, portRange, proxyCommand, startProxy, type LogLine } from "../helpers/proxy-process.ts";
 import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, isAlive } from "../helpers/admin.ts";
 import { within } from "../helpers/deadline.ts";
@@ -143,3 +143,18 @@ test("the README's upgrade procedure, followed as written, refuses no connection
     restore?.();
   }
 }, 60_000);
+
+test("with --reuse-port two processes share the client and the admin address; without it the second exits 1", async () => {
+  const [port, admin] = [freePort(), freePort()];
+  const args = ["--listen", `127.0.0.1:${port}`, "--metrics-listen", `127.0.0.1:${admin}`];
+  const first = await startProxy([...args, "--reuse-port"]);
+  const second = await startProxy([...args, "--reuse-port"]);
+  expect([first.adminPort, second.adminPort]).toEqual([admin, admin]);
+  expect([first.port, second.port]).toEqual([port, port]);
+  expect((await fetch(`http://127.0.0.1:${admin}/healthz`)).status).toBe(200);
+  const plain = Bun.spawn([...proxyCommand(), ...args, "--port-range", portRange(), "--cloudflared-path", FAKE_CLOUDFLARED], { stderr: "pipe" });
+  expect(await within(10_000, plain.exited, "the exit of a process without --reuse-port")).toBe(1);
+  expect(await new Response(plain.stderr).text()).toContain("cannot listen");
+  expect(await first.stop()).toBe(0);
+  expect(await second.stop()).toBe(0);
+});
