@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FAKE_CLOUDFLARED, ROOT, freePort, portRange, proxyCommand, startProxy, type LogLine } from "../helpers/proxy-process.ts";
+import { FAKE_CLOUDFLARED, ROOT, freePort, portRange, proxyCommand, readLogLines, startProxy, type LogLine } from "../helpers/proxy-process.ts";
 import { echoConnection } from "../helpers/swarm.ts";
 import { eventually, isAlive } from "../helpers/admin.ts";
 import { within } from "../helpers/deadline.ts";
@@ -52,24 +52,6 @@ async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
   return text.split("\n")[0] as string;
 }
 
-/** Reads a process's JSON log lines from a stream as they come. */
-function collect(stream: ReadableStream<Uint8Array>, lines: LogLine[]): void {
-  void (async () => {
-    let partial = "";
-    for await (const chunk of stream) {
-      const parts = (partial + new TextDecoder().decode(chunk)).split("\n");
-      partial = parts.pop() ?? "";
-      for (const text of parts) {
-        try {
-          lines.push(JSON.parse(text) as LogLine);
-        } catch {
-          lines.push({ msg: text, level: "raw" });
-        }
-      }
-    }
-  })();
-}
-
 test("the README's upgrade procedure, followed as written, refuses no connection (issue 12)", async () => {
   const restore = enableMigration();
   const port = freePort();
@@ -114,7 +96,7 @@ test("the README's upgrade procedure, followed as written, refuses no connection
         LOG_LEVEL: "info",
       },
     });
-    collect(shell.stderr, newLines);
+    void readLogLines(shell.stderr, (line) => newLines.push(line));
     expect(await within(20_000, shell.exited, "the procedure's three steps")).toBe(0);
     newPid = Number(await firstLine(shell.stdout));
     const doneAtSigterm = done;

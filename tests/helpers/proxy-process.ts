@@ -17,6 +17,25 @@ export interface ProxyProcess {
   stop(signal?: "SIGTERM" | "SIGINT" | "SIGKILL"): Promise<number>;
 }
 
+/** Calls `onLine` with each line of a proxy's stderr, parsed as JSON (a line that is not becomes level "raw"). */
+export async function readLogLines(stream: ReadableStream<Uint8Array>, onLine: (line: LogLine) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let partial = "";
+  for await (const chunk of stream) {
+    const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+    partial = parts.pop() ?? "";
+    for (const text of parts) {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: text, level: "raw" };
+      }
+      onLine(line);
+    }
+  }
+}
+
 /** How long a test waits for a log line or an exit before it fails saying which (not the runner's 60 s timeout). */
 const WAIT_MS = 15_000;
 
@@ -73,27 +92,15 @@ export async function startProxy(args: string[] = [], env: Record<string, string
   const lines: LogLine[] = [];
   const waiters: { predicate: (line: LogLine) => boolean; resolve: (line: LogLine) => void; reject: (error: Error) => void }[] = [];
   const pump = (async () => {
-    const decoder = new TextDecoder();
-    let partial = "";
-    for await (const chunk of proc.stderr) {
-      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-      partial = parts.pop() ?? "";
-      for (const text of parts) {
-        let line: LogLine;
-        try {
-          line = JSON.parse(text) as LogLine;
-        } catch {
-          line = { msg: text, level: "raw" };
-        }
-        lines.push(line);
-        for (const waiter of [...waiters]) {
-          if (waiter.predicate(line)) {
-            waiters.splice(waiters.indexOf(waiter), 1);
-            waiter.resolve(line);
-          }
+    await readLogLines(proc.stderr, (line) => {
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
         }
       }
-    }
+    });
     const log = lines.map((l) => JSON.stringify(l)).join("\n");
     for (const waiter of waiters.splice(0)) waiter.reject(new Error(`proxy exited before the awaited log line; log:\n${log}`));
   })();
