@@ -11,11 +11,6 @@ import { ALERT_INTERNAL_ERROR } from "../protocol/tls.ts";
 import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
 import { MID_HANDSHAKE, NEXT, type ConnectionState } from "./connection-state.ts";
 
-const CLIENT_CLOSED_EARLY = "client closed before a complete ClientHello";
-const CLIENT_LEFT = "client left before the tunnel was ready";
-const BACKEND_GONE_BEFORE_S = "backend closed before answering the SSLRequest";
-const BACKEND_GONE = "backend closed before the pipe started";
-
 export class Connection implements LeaseHolder {
   readonly client = new Side<Connection>("client");
   readonly backend = new Side<Connection>("backend");
@@ -118,45 +113,36 @@ export class Connection implements LeaseHolder {
 
   onEnd(side: Side<Connection>): void {
     side.readEnded = true;
-    switch (this.state) {
-      case "admitting":
-      case "prelude":
-        return this.close("refused_invalid", CLIENT_CLOSED_EARLY, "client_closed");
-      case "acquiring":
-      case "connecting":
-      case "awaitingSslAnswer":
-        // A TLS client that sent FIN before its handshake completed can never complete it: it has left.
-        if (side === this.client) return this.close("timeout", CLIENT_LEFT);
-        return this.fail("backend_error", this.state === "awaitingSslAnswer" ? BACKEND_GONE_BEFORE_S : BACKEND_GONE);
-      case "piping":
-        return pipeEnded(this, side);
-      default:
-        return;
-    }
+    if (this.state === "piping") pipeEnded(this, side);
+    else this.leftBeforePipe(side);
   }
 
   onClose(side: Side<Connection>, socket: Socket<Connection>, error?: Error): void {
     if (side.socket !== socket) return;
     side.gone = side.closed = side.readEnded = true;
+    if (this.state === "piping") {
+      pipeClosed(this, side, error);
+      if (this.client.gone && this.backend.gone) this.close("proxied", undefined);
+    } else this.leftBeforePipe(side);
+    this.tryFinish();
+  }
+
+  /** A FIN or a close from `side` before the pipe: the same for both, since neither side can go on without the other. */
+  private leftBeforePipe(side: Side<Connection>): void {
     switch (this.state) {
-      case "piping":
-        pipeClosed(this, side, error);
-        if (this.client.gone && this.backend.gone) this.close("proxied", undefined);
-        break;
       case "admitting":
       case "prelude":
-        this.close("refused_invalid", CLIENT_CLOSED_EARLY, "client_closed");
-        break;
+        return this.close("refused_invalid", "client closed before a complete ClientHello", "client_closed");
       case "acquiring":
       case "connecting":
       case "awaitingSslAnswer":
-        if (side === this.client) this.close("timeout", CLIENT_LEFT);
-        else this.fail("backend_error", this.state === "awaitingSslAnswer" ? BACKEND_GONE_BEFORE_S : BACKEND_GONE);
-        break;
+        // A TLS client that sent FIN before its handshake completed can never complete it: it has left.
+        if (side === this.client) return this.close("timeout", "client left before the tunnel was ready");
+        return this.fail("backend_error",
+          this.state === "awaitingSslAnswer" ? "backend closed before answering the SSLRequest" : "backend closed before the pipe started");
       default:
-        break;
+        return;
     }
-    this.tryFinish();
   }
 
   /** A socket handler threw: a bug. The connection is logged and closed rather than left half-alive. */

@@ -131,9 +131,10 @@ test("192 streams of 2 MiB across 12 hostnames do not starve new connections' Cl
     await Bun.sleep(25);
   }
   const [bulk, probed] = await Promise.all([streams, Promise.all(probes)]);
+  await proxy.waitFor(() => summaries(proxy) >= 12 + 192 + 40);
+  // The proxy's own account first: a failure then says which outcome and reason, not only that bytes were missing.
+  expect(proxy.lines.filter((l) => l.msg === "connection" && l.outcome !== "proxied")).toEqual([]);
   expect(bulk.filter((r) => !r.ok)).toEqual([]);
   expect(probed.filter((r) => !r.ok)).toEqual([]);
-  await proxy.waitFor(() => summaries(proxy) >= 12 + 192 + 40);
-  expect(proxy.lines.filter((l) => l.msg === "connection" && l.outcome !== "proxied")).toEqual([]);
   expect(await proxy.stop()).toBe(0);
 }, 60_000);
