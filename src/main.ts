@@ -3,10 +3,11 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { loadConfig, type Config } from "./config/load.ts";
 import { formatDuration } from "./config/duration.ts";
+import { logStart } from "./ops/start-log.ts";
 import { isProxyError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 import { after, realClock } from "./clock.ts";
-import { createLogger, type Logger } from "./ops/log.ts";
+import { createLogger } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { isLoopbackHost, startAdmin } from "./ops/admin.ts";
 import { EdgeHub } from "./edge/hub.ts";
@@ -24,39 +25,6 @@ const EXIT_BAD_CONFIG = 2;
 const EXIT_SHUTDOWN_STUCK = 3;
 /** A drain that has not completed this long after its deadline is a bug: exit rather than hang forever. */
 const SHUTDOWN_GRACE_MS = 10_000;
-
-function logEffectiveConfig(log: Logger, config: Config, setpriv: string | null): void {
-  log.info("starting", {
-    version: VERSION,
-    listen: config.listen.text,
-    port_range: `${config.portRange.start}-${config.portRange.end}`,
-    idle_timeout: formatDuration(config.idleTimeoutMs),
-    startup_timeout: formatDuration(config.startupTimeoutMs),
-    hello_timeout: formatDuration(config.helloTimeoutMs),
-    restart_backoff: formatDuration(config.restartBackoffMs),
-    max_restarts: config.maxRestarts,
-    cloudflared_path: config.cloudflaredPath,
-    cloudflared_args: config.cloudflaredArgs.join(" "),
-    hostname_template: config.hostnameTemplate,
-    on_no_sni: config.onNoSni,
-    allow_sni_suffix: config.allowSniSuffix.join(",") || "any",
-    max_tunnels: config.maxTunnels,
-    max_connections: config.maxConnections,
-    max_conns_per_ip: config.maxConnsPerIp,
-    trusted_proxies: config.trustedProxies.any ? "any" : config.trustedProxies.entries.join(",") || "none",
-    send_proxy: config.sendProxy,
-    metrics_listen: config.metricsListen?.text ?? "off",
-    drain_timeout: formatDuration(config.drainTimeoutMs),
-    cancel_fanout: config.cancelFanout,
-    reuse_port: config.reusePort,
-    warm: config.warm.join(",") || "none",
-    admin_token: config.adminToken === null ? "none" : "set",
-    workers: config.workers,
-    log_format: config.logFormat,
-    log_level: config.logLevel,
-    pdeathsig: setpriv === null ? "unavailable" : "setpriv",
-  });
-}
 
 /** Without --reuse-port, several edges share the port among themselves only: refuse one another process holds. */
 function checkPortFree(config: Config): void {
@@ -84,10 +52,7 @@ async function main(): Promise<number> {
   const config = loaded.config;
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
   const setpriv = Bun.which("setpriv");
-  logEffectiveConfig(log, config, setpriv);
-  if (setpriv === null) log.warn("setpriv not found: tunnel processes are not killed if the proxy itself is killed with SIGKILL");
-  const problem = cloudflaredProblem(config.cloudflaredPath);
-  if (problem !== null) log.warn("cloudflared not usable", { cloudflared_path: config.cloudflaredPath, problem });
+  logStart(log, config, { setpriv, cloudflared: cloudflaredProblem(config.cloudflaredPath) });
 
   const metrics = new Metrics();
   const total = new SharedCounter();

@@ -40,7 +40,11 @@ function defaultWord(flag: string): string {
     case "metrics-listen":
       return "off";
     case "allow-sni-suffix":
-      return "any";
+      return "unset (any SNI; refused at start with a service token)";
+    case "node-id":
+      return "<hostname>:<listen port>";
+    case "fleet-redis":
+      return "off";
     default:
       return "none";
   }

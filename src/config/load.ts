@@ -2,7 +2,11 @@
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
 import { cloudflaredArgs, fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
 import { readTokenFile } from "./token-file.ts";
-import { normaliseSuffixes } from "../protocol/hostname.ts";
+import { serviceTokenConfigured } from "./secrets.ts";
+import type { RedisUrl } from "./redis-url.ts";
+import type { SniAllowlist } from "./values.ts";
+import { isAllowed, normaliseSuffixes } from "../protocol/hostname.ts";
+import { ProxyError } from "../errors.ts";
 import { helpText } from "./help.ts";
 
 export type { Environment };
@@ -21,7 +25,12 @@ export interface Config {
   readonly cloudflaredArgs: readonly string[];
   readonly hostnameTemplate: string;
   readonly onNoSni: "reject" | "ok";
+  /** Suffixes the SNI (and an admin-named tunnel hostname) must end in, lower-case, no leading dot; empty: any. */
   readonly allowSniSuffix: readonly string[];
+  /** How --allow-sni-suffix was given: not at all, `any` on purpose, or as a list. */
+  readonly sniAllowlist: SniAllowlist["mode"];
+  /** A Cloudflare Access service token reaches the tunnels (environment or cloudflared arguments). Never its value. */
+  readonly serviceToken: boolean;
   readonly maxTunnels: number;
   readonly maxConnections: number;
   readonly maxConnsPerIp: number;
@@ -37,6 +46,19 @@ export interface Config {
   /** The bearer token for admin POST/DELETE; null without --admin-token-file. Never log it. */
   readonly adminToken: string | null;
   readonly workers: number;
+  /** CancelRequests per second per client address, in bursts of as many; 0: unlimited. */
+  readonly cancelRate: number;
+  /** New tunnel processes per second, in bursts of as many; 0: unlimited. */
+  readonly tunnelStartRate: number;
+  /** At the cap, a tunnel used this recently is never evicted for another hostname; 0: off. */
+  readonly evictMinIdleMs: number;
+  /** Whether a trusted PROXY header is passed on to the tunnel (else it is identity only). */
+  readonly proxyReplay: boolean;
+  /** The fleet's Redis server; null without --fleet-redis. Its text holds the password: log `redactUrl`. */
+  readonly fleetRedis: RedisUrl | null;
+  readonly fleetName: string;
+  /** --node-id; null: `<hostname>:<listen port>`, known once the listener is bound. */
+  readonly nodeId: string | null;
 }
 
 export type LoadResult =
@@ -77,6 +99,11 @@ function adminToken(raw: Raw | undefined): string | null {
   return result.token;
 }
 
+const OPEN_RELAY =
+  "--allow-sni-suffix (ALLOW_SNI_SUFFIX) is required when a service token is configured (TUNNEL_SERVICE_TOKEN_ID/_SECRET, " +
+  "or --service-token-id/--service-token-secret in --cloudflared-arg): without it any client's SNI picks the host " +
+  "cloudflared sends the token to; list your domains, or set --allow-sni-suffix any to accept that";
+
 export function loadConfig(argv: readonly string[], env: Environment): LoadResult {
   const flags = readFlags(argv);
   if (flags.help === true) return { kind: "help", text: helpText() };
@@ -106,6 +133,15 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
   if (maxTunnels > rangeSize) fail(raws.maxTunnels!.source, raws.maxTunnels!.value, `1 to ${rangeSize} (the size of the port range)`);
   const warm = values.warm as string[];
   if (warm.length > maxTunnels) fail(raws.warm!.source, raws.warm!.value, `at most ${maxTunnels} hostnames (--max-tunnels)`);
+  const allowlist = values.allowSniSuffix as SniAllowlist;
+  const suffixes = allowlist.mode === "list" ? normaliseSuffixes(allowlist.suffixes) : [];
+  const outside = warm.find((name) => !isAllowed(name, suffixes));
+  if (outside !== undefined) {
+    fail(raws.warm!.source, raws.warm!.value, `tunnel hostnames within --allow-sni-suffix (${JSON.stringify(outside)} is not)`);
+  }
+  const extraArgs = cloudflaredArgs(flags, env);
+  const serviceToken = serviceTokenConfigured(env, extraArgs);
+  if (serviceToken && allowlist.mode === "unset") throw new ProxyError("config_invalid", OPEN_RELAY);
 
   const config: Config = {
     listen,
@@ -118,10 +154,12 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     logFormat: values.logFormat as Config["logFormat"],
     logLevel: values.logLevel as Config["logLevel"],
     cloudflaredPath: values.cloudflaredPath as string,
-    cloudflaredArgs: cloudflaredArgs(flags, env),
+    cloudflaredArgs: extraArgs,
     hostnameTemplate: values.hostnameTemplate as string,
     onNoSni: values.onNoSni as Config["onNoSni"],
-    allowSniSuffix: normaliseSuffixes(values.allowSniSuffix as string[]),
+    allowSniSuffix: suffixes,
+    sniAllowlist: allowlist.mode,
+    serviceToken,
     maxTunnels,
     maxConnections: values.maxConnections as number,
     maxConnsPerIp: values.maxConnsPerIp as number,
@@ -134,6 +172,13 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     warm,
     adminToken: adminToken(raws.adminTokenFile),
     workers: values.workers as number,
+    cancelRate: values.cancelRate as number,
+    tunnelStartRate: values.tunnelStartRate as number,
+    evictMinIdleMs: values.evictMinIdle as number,
+    proxyReplay: values.proxyReplay === "on",
+    fleetRedis: values.fleetRedis as RedisUrl | null,
+    fleetName: values.fleetName as string,
+    nodeId: (values.nodeId as string | undefined) ?? null,
   };
   return { kind: "run", config };
 }

@@ -1,13 +1,14 @@
-// Every flag of DESIGN §3: its environment variable, default, help text and the valibot schema for its value.
+// Every flag: its environment variable, default, help text and the valibot schema for its value.
 import * as v from "valibot";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
 import { isValidTemplate } from "../protocol/hostname.ts";
+import { parseRedisUrl, redactUrl } from "./redis-url.ts";
 import {
-  count, duration, firstInvalidHostname, flagSwitch, hostnameList, oneOf, parseRange, parseSuffixes, parseTrusted, parsed,
+  count, duration, firstInvalidHostname, flagSwitch, hostnameList, oneOf, parseAllowlist, parseRange, parseTrusted, parsed,
   positiveDuration, type Schema, type TrustedProxies,
 } from "./values.ts";
 
-/** Edge worker threads when neither --workers nor WORKERS is given (issue 11 sets the final value from measurements). */
+/** Edge worker threads when neither --workers nor WORKERS is given: one, chosen by measurement (README, Performance). */
 export const DEFAULT_WORKERS = 1;
 export const MAX_WORKERS = 64;
 
@@ -22,12 +23,16 @@ export interface OptionSpec<T> {
   /** What a valid value looks like; a function when the message names the bad part of the value. */
   readonly expected: string | ((value: string) => string);
   readonly schema: Schema<T>;
+  /** How a value is shown in an error message, when it may hold a secret (a URL's password). */
+  readonly shown?: (value: string) => string;
 }
 
 function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
 }
 
+const FLEET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const NODE_ID = /^[\x21-\x7e]{1,128}$/;
 const WARM_EXPECTED = "comma-separated tunnel hostnames like cft-db-1.example.com";
 
 export const OPTIONS = {
@@ -74,10 +79,10 @@ export const OPTIONS = {
   onNoSni: option({ flag: "on-no-sni", env: "ON_NO_SNI", fallback: "reject", metavar: "reject|ok",
     help: "without SNI: TLS alert and close, or write OK\\n (debugging only)",
     expected: "reject or ok", schema: oneOf(["reject", "ok"]) }),
-  allowSniSuffix: option({ flag: "allow-sni-suffix", env: "ALLOW_SNI_SUFFIX", fallback: "", metavar: "LIST",
-    help: "comma-separated domain suffixes the SNI must end in (default: any)",
-    expected: "comma-separated domain suffixes like .example.com",
-    schema: parsed(parseSuffixes) }),
+  allowSniSuffix: option({ flag: "allow-sni-suffix", env: "ALLOW_SNI_SUFFIX", fallback: "", metavar: "LIST|any",
+    help: "comma-separated domain suffixes the SNI (and an admin-started tunnel hostname) must end in, or any; required with a service token",
+    expected: "comma-separated domain suffixes like .example.com, or any",
+    schema: parsed(parseAllowlist) }),
   maxTunnels: option({ flag: "max-tunnels", env: "MAX_TUNNELS", fallback: undefined, metavar: "N",
     help: "tunnel processes running at once (default: size of the port range)",
     expected: "a whole number >= 1", schema: count(1) }),
@@ -116,6 +121,29 @@ export const OPTIONS = {
   workers: option({ flag: "workers", env: "WORKERS", fallback: String(DEFAULT_WORKERS), metavar: "N",
     help: "edge threads accepting clients on the listen address",
     expected: `a whole number 1-${MAX_WORKERS}`, schema: count(1, MAX_WORKERS) }),
+  cancelRate: option({ flag: "cancel-rate", env: "CANCEL_RATE", fallback: "10", metavar: "N",
+    help: "plaintext PostgreSQL CancelRequests per second per client address, in bursts of N; more are closed (0 = unlimited)",
+    expected: "a whole number >= 0", schema: count(0) }),
+  tunnelStartRate: option({ flag: "tunnel-start-rate", env: "TUNNEL_START_RATE", fallback: "20", metavar: "N",
+    help: "new tunnel processes per second, in bursts of N; connections for more new hostnames are refused (0 = unlimited)",
+    expected: "a whole number >= 0", schema: count(0) }),
+  evictMinIdle: option({ flag: "evict-min-idle", env: "EVICT_MIN_IDLE", fallback: "0", metavar: "D",
+    help: "at --max-tunnels, never evict a tunnel that carried a connection this recently (0 = off; e.g. 60s under attack)",
+    expected: "a duration like 60s or 1500ms", schema: duration }),
+  proxyReplay: option({ flag: "proxy-replay", env: "PROXY_REPLAY", fallback: "on", metavar: "on|off",
+    help: "pass a trusted PROXY header on to the tunnel (off: use it for identity only; --send-proxy then generates one)",
+    expected: "on or off", schema: oneOf(["on", "off"]) }),
+  fleetRedis: option({ flag: "fleet-redis", env: "FLEET_REDIS_URL", fallback: "", metavar: "URL",
+    help: "join a fleet of proxies through this Redis/Valkey server: redis[s]://[user:password@]host[:port][/db] (default: off)",
+    expected: "a URL like redis://host:6379 or rediss://user:password@host:6380/0",
+    schema: parsed((text) => (text === "" ? null : parseRedisUrl(text) ?? undefined)), shown: redactUrl }),
+  fleetName: option({ flag: "fleet-name", env: "FLEET_NAME", fallback: "tcp-tunnel-proxy", metavar: "NAME",
+    help: "prefix of every fleet key and channel, so fleets can share a server",
+    expected: "1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit",
+    schema: parsed((text) => (FLEET_NAME.test(text) ? text : undefined)) }),
+  nodeId: option({ flag: "node-id", env: "NODE_ID", fallback: undefined, metavar: "ID",
+    help: "this proxy's name in the fleet and the status page (default: <hostname>:<listen port>)",
+    expected: "1-128 visible characters without spaces", schema: parsed((text) => (NODE_ID.test(text) ? text : undefined)) }),
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

@@ -63,7 +63,10 @@ export function pick(flags: Flags, env: Environment, key: OptionKey): Raw | unde
 export function validate<K extends OptionKey>(key: K, raw: Raw): v.InferOutput<(typeof OPTIONS)[K]["schema"]> {
   const spec = OPTIONS[key];
   const result = v.safeParse(spec.schema, raw.value);
-  if (!result.success) fail(raw.source, raw.value, typeof spec.expected === "string" ? spec.expected : spec.expected(raw.value));
+  if (!result.success) {
+    const shown = "shown" in spec && spec.shown !== undefined ? spec.shown(raw.value) : raw.value;
+    fail(raw.source, shown, typeof spec.expected === "string" ? spec.expected : spec.expected(raw.value));
+  }
   return result.output as v.InferOutput<(typeof OPTIONS)[K]["schema"]>;
 }
 

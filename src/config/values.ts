@@ -50,9 +50,18 @@ export function firstInvalidHostname(text: string): string | undefined {
 
 const SUFFIX = /^\.?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 
-export function parseSuffixes(text: string): string[] | undefined {
+/**
+ * `--allow-sni-suffix`: "unset" (no value: any SNI, refused at start with a service token), "any" (the explicit open
+ * choice) or a list of suffixes.
+ */
+export type SniAllowlist = { readonly mode: "unset" | "any" } | { readonly mode: "list"; readonly suffixes: readonly string[] };
+
+export function parseAllowlist(text: string): SniAllowlist | undefined {
   const entries = list(text);
-  return entries.every((entry) => SUFFIX.test(entry)) ? entries : undefined;
+  if (entries.length === 0) return { mode: "unset" };
+  const any = entries.filter((entry) => entry.toLowerCase() === "any").length;
+  if (any > 0) return any === entries.length && any === 1 ? { mode: "any" } : undefined;
+  return entries.every((entry) => SUFFIX.test(entry)) ? { mode: "list", suffixes: entries } : undefined;
 }
 
 const CIDR = /^([0-9a-fA-F:.]+)(?:\/(\d{1,3}))?$/;

@@ -4,7 +4,7 @@ import { MAX_WORKERS, OPTIONS } from "../../src/config/options.ts";
 import { load } from "./loading.ts";
 
 describe("defaults", () => {
-  test("match DESIGN §3", () => {
+  test("are the documented ones", () => {
     const config = load();
     expect(config.listen).toEqual({ host: "::", port: 19000, text: ":19000" });
     expect(config.portRange).toEqual({ start: 20000, end: 20100 });
@@ -32,6 +32,15 @@ describe("defaults", () => {
     expect(config.warm).toEqual([]);
     expect(config.adminToken).toBeNull();
     expect(config.workers).toBe(1);
+    expect(config.sniAllowlist).toBe("unset");
+    expect(config.serviceToken).toBe(false);
+    expect(config.cancelRate).toBe(10);
+    expect(config.tunnelStartRate).toBe(20);
+    expect(config.evictMinIdleMs).toBe(0);
+    expect(config.proxyReplay).toBe(true);
+    expect(config.fleetRedis).toBeNull();
+    expect(config.fleetName).toBe("tcp-tunnel-proxy");
+    expect(config.nodeId).toBeNull();
   });
 
   test("--workers takes 1 to 64", () => {
@@ -76,6 +85,13 @@ describe("precedence", () => {
       REUSE_PORT: "true",
       WARM_TUNNELS: "cft-db-1.example.com, CFT-DB-2.example.com",
       WORKERS: "3",
+      CANCEL_RATE: "0",
+      TUNNEL_START_RATE: "5",
+      EVICT_MIN_IDLE: "1m",
+      PROXY_REPLAY: "off",
+      FLEET_REDIS_URL: "rediss://ttp:pw@redis.internal:6380/2",
+      FLEET_NAME: "edge-eu",
+      NODE_ID: "edge-1:19000",
     });
     expect(config.listen).toEqual({ host: "::1", port: 19002, text: "[::1]:19002" });
     expect(config.portRange).toEqual({ start: 21000, end: 21009 });
@@ -102,6 +118,14 @@ describe("precedence", () => {
     expect(config.reusePort).toBe(true);
     expect(config.warm).toEqual(["cft-db-1.example.com", "cft-db-2.example.com"]);
     expect(config.workers).toBe(3);
+    expect(config.sniAllowlist).toBe("list");
+    expect(config.cancelRate).toBe(0);
+    expect(config.tunnelStartRate).toBe(5);
+    expect(config.evictMinIdleMs).toBe(60_000);
+    expect(config.proxyReplay).toBe(false);
+    expect(config.fleetRedis).toEqual({ text: "rediss://ttp:pw@redis.internal:6380/2", tls: true, host: "redis.internal", port: 6380, db: 2 });
+    expect(config.fleetName).toBe("edge-eu");
+    expect(config.nodeId).toBe("edge-1:19000");
   });
 
   test("--port-range wins over the pair of variables", () => {
@@ -144,6 +168,14 @@ test("--help lists every flag with its environment variable and default", () => 
   expect(result.text).toContain("env WARM_TUNNELS; default none");
   expect(result.text).toContain("env ADMIN_TOKEN_FILE; default none");
   expect(result.text).toContain("env WORKERS; default 1");
+  expect(result.text).toContain("env CANCEL_RATE; default 10");
+  expect(result.text).toContain("env TUNNEL_START_RATE; default 20");
+  expect(result.text).toContain("env EVICT_MIN_IDLE; default 0");
+  expect(result.text).toContain("env PROXY_REPLAY; default on");
+  expect(result.text).toContain("env FLEET_REDIS_URL; default off");
+  expect(result.text).toContain("env FLEET_NAME; default tcp-tunnel-proxy");
+  expect(result.text).toContain("env NODE_ID; default <hostname>:<listen port>");
+  expect(result.text).toContain("env ALLOW_SNI_SUFFIX; default unset (any SNI; refused at start with a service token)");
   expect(result.text).toContain("--version");
   expect(result.text).toContain("does not speak PROXY");
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { startProxy, freePort } from "../helpers/proxy-process.ts";
 import { recordingServer } from "../helpers/servers.ts";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, metric, scrape, isAlive } from "../helpers/admin.ts";

@@ -1,6 +1,6 @@
 // A Supervisor on real processes (bunSpawner, the /proc/net/tcp probe, the real clock, the fake cloudflared), with
 // deadlines that fail fast and say what did not happen.
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { realClock } from "../../src/clock.ts";

@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { redactArgs, serviceTokenConfigured } from "../../src/config/secrets.ts";
+import { parseRedisUrl, redactUrl } from "../../src/config/redis-url.ts";
+import { errorOf, load } from "./loading.ts";
+
+const SECRET = "s3cr3t-value-0123456789";
+
+describe("no open relay: a service token needs --allow-sni-suffix", () => {
+  test.each([
+    [[], { TUNNEL_SERVICE_TOKEN_ID: "id.access" }],
+    [[], { TUNNEL_SERVICE_TOKEN_SECRET: SECRET }],
+    [["--cloudflared-arg", `--service-token-secret=${SECRET}`], {}],
+    [["--cloudflared-arg", "--service-token-id", "--cloudflared-arg", "id.access"], {}],
+    [["--cloudflared-arg", `-service-token-secret=${SECRET}`], {}],
+    [[], { CLOUDFLARED_ARGS: `--service-token-secret ${SECRET}` }],
+  ] as [string[], Record<string, string>][])("%p %p refuses to start, naming the flag and hiding the secret", (argv, env) => {
+    const message = errorOf(argv, env);
+    expect(message).toContain("--allow-sni-suffix");
+    expect(message).not.toContain(SECRET);
+    expect(message).not.toContain("\n");
+  });
+
+  test("an empty token variable is no token", () => {
+    expect(load([], { TUNNEL_SERVICE_TOKEN_ID: "", TUNNEL_SERVICE_TOKEN_SECRET: "" }).serviceToken).toBe(false);
+  });
+
+  test("a list or an explicit any lets it start", () => {
+    const listed = load(["--allow-sni-suffix", ".Example.COM"], { TUNNEL_SERVICE_TOKEN_SECRET: SECRET });
+    expect(listed.allowSniSuffix).toEqual(["example.com"]);
+    expect(listed.sniAllowlist).toBe("list");
+    expect(listed.serviceToken).toBe(true);
+    const open = load([], { ALLOW_SNI_SUFFIX: "any", TUNNEL_SERVICE_TOKEN_SECRET: SECRET });
+    expect(open.sniAllowlist).toBe("any");
+    expect(open.allowSniSuffix).toEqual([]);
+  });
+
+  test("without a token and without a list it starts (the older program's drop-in case)", () => {
+    expect(load().sniAllowlist).toBe("unset");
+  });
+
+  test("any cannot be mixed with suffixes", () => {
+    expect(errorOf(["--allow-sni-suffix", "any,example.com"])).toStartWith('invalid --allow-sni-suffix "any,example.com"');
+  });
+
+  test("--warm names outside the allowlist exit 2 like any bad value", () => {
+    expect(errorOf(["--allow-sni-suffix", "good.test", "--warm", "cft-a.good.test,cft-b.evil.test"])).toBe(
+      'invalid --warm "cft-a.good.test,cft-b.evil.test": expected tunnel hostnames within --allow-sni-suffix ("cft-b.evil.test" is not)',
+    );
+    expect(load(["--allow-sni-suffix", "good.test", "--warm", "cft-a.good.test"]).warm).toEqual(["cft-a.good.test"]);
+    expect(load(["--allow-sni-suffix", "any", "--warm", "cft-b.evil.test"]).warm).toEqual(["cft-b.evil.test"]);
+  });
+});
+
+describe("secret values are hidden from the log", () => {
+  test("flag values whose name contains secret, token or password", () => {
+    expect(redactArgs([`--service-token-secret=${SECRET}`, "--service-token-id", "id", "--loglevel", "debug", `-db-password=${SECRET}`, "--TOKEN", SECRET])).toEqual([
+      "--service-token-secret=***", "--service-token-id", "***", "--loglevel", "debug", "-db-password=***", "--TOKEN", "***",
+    ]);
+  });
+
+  test("the token detector reads names, not values", () => {
+    expect(serviceTokenConfigured({}, ["--loglevel", "service-token-secret"])).toBe(false);
+    expect(serviceTokenConfigured({}, ["--service-token-id=x"])).toBe(true);
+  });
+});
+
+describe("--fleet-redis", () => {
+  test("forms", () => {
+    expect(parseRedisUrl("redis://h")).toEqual({ text: "redis://h", tls: false, host: "h", port: 6379, db: 0 });
+    expect(parseRedisUrl("redis://:pw@10.0.0.5:7000/3")?.db).toBe(3);
+    expect(parseRedisUrl("redis://[::1]:6379")?.host).toBe("[::1]");
+    for (const bad of ["http://h", "redis://", "redis://h:0", "redis://h:70000", "redis://h/x", "redis://h?a=1", "h:6379"]) {
+      expect(parseRedisUrl(bad)).toBeUndefined();
+    }
+  });
+
+  test("a malformed URL exits 2 without its password", () => {
+    const message = errorOf(["--fleet-redis", `redis://ttp:${SECRET}@host:99999`]);
+    expect(message).toStartWith('invalid --fleet-redis "redis://ttp:***@host:99999": expected a URL like');
+    expect(message).not.toContain(SECRET);
+    expect(errorOf([], { FLEET_REDIS_URL: `redis://u:${SECRET}@h/x` })).not.toContain(SECRET);
+  });
+
+  test("redaction", () => {
+    expect(redactUrl(`rediss://user:${SECRET}@h:1/0`)).toBe("rediss://user:***@h:1/0");
+    expect(redactUrl("redis://h:6379")).toBe("redis://h:6379");
+    expect(redactUrl(`redis://:${SECRET}@h`)).toBe("redis://:***@h");
+  });
+
+  test("names and node ids", () => {
+    expect(errorOf(["--fleet-name", "a b"])).toStartWith('invalid --fleet-name "a b"');
+    expect(errorOf(["--fleet-name", "x*"])).toStartWith('invalid --fleet-name "x*"');
+    expect(errorOf(["--node-id", "has space"])).toStartWith('invalid --node-id "has space"');
+    expect(errorOf(["--proxy-replay", "yes"])).toBe('invalid --proxy-replay "yes": expected on or off');
+    expect(errorOf(["--cancel-rate", "-1"])).toStartWith('invalid --cancel-rate "-1"');
+    expect(errorOf(["--evict-min-idle", "soon"])).toStartWith('invalid --evict-min-idle "soon"');
+  });
+});
