@@ -12,6 +12,8 @@ import { Metrics } from "./ops/metrics.ts";
 import { isLoopbackHost, startAdmin } from "./ops/admin.ts";
 import { EdgeHub } from "./edge/hub.ts";
 import { EdgeListener } from "./edge/listener.ts";
+import { CancelRouter, type ReceivedCancel } from "./edge/cancel-router.ts";
+import { runningTargets } from "./edge/clients.ts";
 import { AddressCounts, SharedCounter } from "./edge/limits.ts";
 import { runWorker } from "./edge/worker.ts";
 import type { WorkerSetup } from "./edge/messages.ts";
@@ -65,19 +67,28 @@ async function main(): Promise<number> {
     pool: new PortPool(config.portRange.start, config.portRange.end),
     log,
     metrics,
-    caches: { offer: (hostname, port) => hub?.offer(hostname, port), withdraw: (hostname) => hub?.withdraw(hostname) ?? Promise.resolve() },
+    caches: {
+      offer: (hostname, port) => hub?.offer(hostname, port),
+      withdraw: (hostname) => hub?.withdraw(hostname) ?? Promise.resolve(),
+      exited: (hostname, reason) => {
+        edge.tunnelExited(hostname, reason);
+        hub?.exited(hostname, reason);
+      },
+    },
   });
-  const edge = new EdgeListener(config, {
-    tunnels: supervisor,
-    log,
-    metrics,
-    total,
-    perAddress,
-    index: 0,
-    ...(config.workers > 1 ? { cancelTargets: (address: string) => (hub as EdgeHub).cancelTargets(address) } : {}),
+  const cancels = new CancelRouter({
+    rate: config.cancelRate,
+    now: realClock.now,
+    targets: async (client) =>
+      hub === null ? runningTargets(edge.clients.recent(client), supervisor, config.cancelFanout) : hub.cancelTargets(client),
+    relay: () => false,
   });
+  const routeCancel = (cancel: ReceivedCancel) => cancels.route(cancel);
+  const edge = new EdgeListener(config, { tunnels: supervisor, log, metrics, total, perAddress, index: 0, routeCancel });
   if (config.workers > 1) {
-    hub = new EdgeHub({ config, tunnels: supervisor, perAddress, total, log, recentHere: (a) => edge.clients.recent(a), entry: new URL(import.meta.url) });
+    hub = new EdgeHub({
+      config, tunnels: supervisor, perAddress, total, log, routeCancel, recentHere: (a) => edge.clients.recent(a), entry: new URL(import.meta.url),
+    });
   }
   metrics.addGauges(() => total.value, () => supervisor.countByState(), () => supervisor.pinnedCount());
   let draining = false;
@@ -133,6 +144,7 @@ async function main(): Promise<number> {
       });
       await Promise.all([edge.whenEmpty(), hub?.drain()]);
       deadline.cancel();
+      edge.flushHeld();
       await supervisor.stopAll();
       await admin?.stop(true);
       await hub?.terminate();

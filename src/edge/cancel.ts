@@ -1,31 +1,43 @@
-// Forwarding a plaintext PostgreSQL CancelRequest (DESIGN §1a): to each target tunnel port the message (PROXY header
-// and the 16 bytes), then FIN; each socket is closed when the backend closes it, or after 5 s.
+// Forwarding a plaintext PostgreSQL CancelRequest: to each target tunnel port the message (PROXY header and the 16
+// bytes), then FIN; each forward holds a place under --max-connections until it is over, and is over when the
+// backend closes it or 5 s after it began, the connect included.
 import type { Socket } from "bun";
 
 const CANCEL_LINGER_MS = 5000;
 
+/** Places under --max-connections: a forward takes one before it connects and gives it back once it is over. */
+export interface Slots {
+  take(): boolean;
+  give(): void;
+}
+
 /** Resolves with how many forwards were written in full. */
-export async function forwardCancel(ports: readonly number[], message: Uint8Array, lingerMs = CANCEL_LINGER_MS): Promise<number> {
+export async function forwardCancel(ports: readonly number[], message: Uint8Array, slots: Slots, lingerMs = CANCEL_LINGER_MS): Promise<number> {
   if (ports.length === 0) return 0;
-  const written = await Promise.all(ports.map((port) => forwardOne(port, message, lingerMs)));
+  const written = await Promise.all(ports.map((port) => forwardOne(port, message, slots, lingerMs)));
   return written.filter(Boolean).length;
 }
 
-function forwardOne(port: number, message: Uint8Array, lingerMs: number): Promise<boolean> {
+function forwardOne(port: number, message: Uint8Array, slots: Slots, lingerMs: number): Promise<boolean> {
+  if (!slots.take()) return Promise.resolve(false);
   return new Promise((resolve) => {
     let socket: Socket<undefined> | null = null;
-    // From the connect on: a tunnel port that never completes the handshake does not hold the cancel either.
-    const linger = setTimeout(() => {
-      resolve(false);
+    let over = false;
+    /** The one end of a forward: its place given back once; a socket that opens later is reset at once. */
+    const end = (written: boolean) => {
+      resolve(written);
+      if (over) return;
+      over = true;
+      clearTimeout(linger);
+      slots.give();
       socket?.terminate();
-    }, lingerMs);
-    const give = (socket: Socket<undefined>) => {
-      const taken = socket.write(message);
-      if (taken !== message.length) {
-        resolve(false);
-        return socket.terminate();
-      }
-      socket.shutdown();
+    };
+    const linger = setTimeout(() => end(false), lingerMs);
+    const give = (opened: Socket<undefined>) => {
+      if (over) return opened.terminate();
+      socket = opened;
+      if (opened.write(message) !== message.length) return end(false);
+      opened.shutdown();
       resolve(true);
     };
     Bun.connect<undefined>({
@@ -34,25 +46,16 @@ function forwardOne(port: number, message: Uint8Array, lingerMs: number): Promis
       allowHalfOpen: true,
       data: undefined,
       socket: {
-        open(opened) {
-          socket = opened;
-          give(opened);
-        },
+        open: give,
         data() {},
-        end: (socket) => void socket.end(),
-        close() {
-          clearTimeout(linger);
-          resolve(false);
+        end: (opened) => void opened.end(),
+        close: (closed) => {
+          if (closed === socket) socket = null;
+          end(false);
         },
-        connectError: () => {
-          clearTimeout(linger);
-          resolve(false);
-        },
+        connectError: () => end(false),
         error: () => undefined,
       },
-    }).catch(() => {
-      clearTimeout(linger);
-      resolve(false);
-    });
+    }).catch(() => end(false));
   });
 }

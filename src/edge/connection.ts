@@ -11,6 +11,9 @@ import { ALERT_INTERNAL_ERROR } from "../protocol/tls.ts";
 import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
 import { MID_HANDSHAKE, NEXT, type ConnectionState } from "./connection-state.ts";
 
+const ORIGIN_UNREACHABLE =
+  "the tunnel closed before the backend answered: cloudflared most likely could not reach the origin (see its log line)";
+
 export class Connection implements LeaseHolder {
   readonly client = new Side<Connection>("client");
   readonly backend = new Side<Connection>("backend");
@@ -31,6 +34,12 @@ export class Connection implements LeaseHolder {
   proxySource: string | undefined;
   /** Tunnels a cancel was forwarded to. */
   cancelTunnels: number | undefined;
+  /** The backend has sent a byte since the pipe started: the tunnel reached its origin. */
+  answered = false;
+  /** The backend ended or closed while the client still talked (the summary waits a moment for a tunnel exit). */
+  backendFirst = false;
+  /** The tunnel process exited (unasked) while this connection used it: why, for a `tunnel_failed` summary. */
+  tunnelExit: string | undefined;
   private outcome: Outcome | null = null;
   private reason: string | undefined;
 
@@ -56,10 +65,10 @@ export class Connection implements LeaseHolder {
   }
 
   /** The client socket is open: the hello timer runs from now; in "admitting" the client waits for `verdict`. */
-  start(socket: Socket<Connection>, verdict: Promise<boolean> | null): void {
+  start(socket: Socket<Connection>, verdict: Promise<boolean> | null, trustedPeer: boolean): void {
     this.client.socket = socket;
     this.armTimer(this.ctx.config.helloTimeoutMs, () => this.close("timeout", "no complete ClientHello within --hello-timeout", "hello_timeout"));
-    this.opening = new Opening(this, socket, verdict);
+    this.opening = new Opening(this, socket, verdict, trustedPeer);
   }
 
   onClientData(chunk: Uint8Array): void {
@@ -68,7 +77,10 @@ export class Connection implements LeaseHolder {
   }
 
   onBackendData(chunk: Uint8Array): void {
-    if (this.state === "piping") forward(this, this.backend, this.client, chunk);
+    if (this.state === "piping") {
+      this.answered = true;
+      forward(this, this.backend, this.client, chunk);
+    }
     else if (this.state === "awaitingSslAnswer") this.opening?.onSslAnswer(chunk);
   }
 
@@ -103,14 +115,6 @@ export class Connection implements LeaseHolder {
     if (this.state === "connecting") this.fail("backend_error", `connect to tunnel port failed: ${error.message}`);
   }
 
-  /** A CancelRequest went to `forwarded` tunnels (0: none ran for this client). */
-  onCancelled(forwarded: number): void {
-    if (this.state !== "cancelling") return;
-    this.cancelTunnels = forwarded;
-    if (forwarded > 0) this.close("cancel_forwarded", undefined);
-    else this.close("cancel_unroutable", "no running tunnel carries a connection from this client");
-  }
-
   onEnd(side: Side<Connection>): void {
     side.readEnded = true;
     if (this.state === "piping") pipeEnded(this, side);
@@ -119,9 +123,10 @@ export class Connection implements LeaseHolder {
 
   onClose(side: Side<Connection>, socket: Socket<Connection>, error?: Error): void {
     if (side.socket !== socket) return;
+    const finishedBefore = side.readEnded || side.shut || side.closed;
     side.gone = side.closed = side.readEnded = true;
     if (this.state === "piping") {
-      pipeClosed(this, side, error);
+      pipeClosed(this, side, error, finishedBefore);
       if (this.client.gone && this.backend.gone) this.close("proxied", undefined);
     } else this.leftBeforePipe(side);
     this.tryFinish();
@@ -154,6 +159,13 @@ export class Connection implements LeaseHolder {
   /** The drain deadline passed or a second signal came: close whatever is still open. */
   abandon(reason: string): void {
     this.close(this.state === "piping" ? "proxied" : "timeout", reason);
+  }
+
+  /** The tunnel closed before the backend answered the ClientHello: the client gets the alert a failed tunnel gives. */
+  originFailed(): void {
+    this.ctx.metrics.originFailures.inc();
+    this.client.send(ALERT_INTERNAL_ERROR);
+    this.close("backend_error", ORIGIN_UNREACHABLE);
   }
 
   /** Fails a connection; a client waiting for the backend's side of the TLS handshake gets an internal_error alert. */

@@ -4,8 +4,10 @@ import type { Config } from "../config/load.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Metrics, Outcome } from "../ops/metrics.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";
+import type { Slots } from "./cancel.ts";
+import type { CancelRoute, ReceivedCancel } from "./cancel-router.ts";
 
-export type EdgeConfig = Pick<Config, "helloTimeoutMs" | "onNoSni" | "allowSniSuffix" | "hostnameTemplate" | "sendProxy" | "cancelFanout">;
+export type EdgeConfig = Pick<Config, "helloTimeoutMs" | "onNoSni" | "allowSniSuffix" | "hostnameTemplate" | "sendProxy" | "proxyReplay" | "cancelFanout">;
 
 /** A verdict that another thread may have to give: the value now, or a promise of it. */
 export type Maybe<T> = T | Promise<T>;
@@ -16,15 +18,17 @@ export interface EdgeContext {
   readonly log: Logger;
   readonly metrics: Metrics;
   isTrusted(address: string): boolean;
-  /** Moves the connection's limit count to `address` (a trusted PROXY source); false when that address is full. */
-  moveKey(connection: Connection, address: string): Maybe<boolean>;
-  /** The move was allowed and the connection still opens: from now on it counts under `address` here too. */
+  /** Counts the connection under `address` for --max-conns-per-ip; false, counting nothing, when it is full. */
+  admit(connection: Connection, address: string): Maybe<boolean>;
+  /** The connection's client is `address` (a trusted PROXY source): cancel affinity keys it there from now on. */
   rekey(connection: Connection, address: string): void;
   connectBackend(port: number, connection: Connection): void;
   /** The connection is proxied from now on: a cancel from its client address may reach its tunnel. */
   proxied(connection: Connection): void;
-  /** Ports of the running tunnels a cancel from `address` goes to, the most recently used first (DESIGN §1a). */
-  cancelTargets(address: string): Promise<number[]>;
+  /** Where a plaintext CancelRequest goes: nowhere over --cancel-rate, else its client's tunnels (and the fleet). */
+  routeCancel(cancel: ReceivedCancel): Promise<CancelRoute>;
+  /** Places under --max-connections for cancel forwards in flight. */
+  readonly forwardSlots: Slots;
   /** Called once, when the connection has given back everything it took; `reason` is set for anything but a clean close. */
   finished(connection: Connection, outcome: Outcome, reason: string | undefined): void;
 }

@@ -1,15 +1,16 @@
 // The main thread's side of the edge workers (DESIGN §5): starts them, answers their lease, limit and cancel
-// questions from the one supervisor and the one per-address count, and is the LeaseCaches the supervisor offers
+// questions from the one supervisor and the one per-address count, and is the EdgeNotices the supervisor offers
 // ready tunnels to and withdraws them from before it stops one.
 import { Worker } from "node:worker_threads";
 import { isProxyError } from "../errors.ts";
 import { runningTargets, type RecentTunnel } from "./clients.ts";
 import type { AddressCounts, SharedCounter } from "./limits.ts";
+import type { CancelRoute, ReceivedCancel } from "./cancel-router.ts";
 import type { ToMain, ToWorker, WorkerSetup } from "./messages.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../ops/log.ts";
 import type { MetricsSnapshot } from "../ops/metrics.ts";
-import type { LeaseCaches, TunnelLease, TunnelProvider } from "../supervisor/types.ts";
+import type { EdgeNotices, TunnelLease, TunnelProvider } from "../supervisor/types.ts";
 
 export interface HubDeps {
   readonly config: Config;
@@ -17,6 +18,8 @@ export interface HubDeps {
   readonly perAddress: AddressCounts;
   readonly total: SharedCounter;
   readonly log: Logger;
+  /** Cancel routing for every edge (main thread). */
+  readonly routeCancel: (cancel: ReceivedCancel) => Promise<CancelRoute>;
   /** The main thread's own edge registry (edge 0). */
   readonly recentHere: (address: string) => RecentTunnel[];
   /** The module that runs a worker when loaded off the main thread (the program's entry point). */
@@ -44,7 +47,7 @@ type Round = { waiting: Set<Link>; items: unknown[]; done: (items: unknown[]) =>
 /** A worker that has not answered by then is stuck (a bug); a scrape, a cancel or a stop goes on without it. */
 const ROUND_DEADLINE_MS = 2000;
 
-export class EdgeHub implements LeaseCaches {
+export class EdgeHub implements EdgeNotices {
   private readonly links: Link[] = [];
   private readonly rounds = new Map<number, Round>();
   private nextSeq = 0;
@@ -76,6 +79,10 @@ export class EdgeHub implements LeaseCaches {
 
   offer(hostname: string, port: number): void {
     for (const link of this.links) link.post({ t: "offer", hostname, port });
+  }
+
+  exited(hostname: string, reason: string): void {
+    for (const link of this.links) link.post({ t: "exited", hostname, reason });
   }
 
   withdraw(hostname: string): Promise<void> {
@@ -155,12 +162,10 @@ export class EdgeHub implements LeaseCaches {
         return this.answer(message.seq, link);
       case "admit":
         return link.post({ t: "verdict", id: message.id, allowed: this.deps.perAddress.admit(message.id, message.address) });
-      case "move":
-        return link.post({ t: "verdict", id: message.id, allowed: this.deps.perAddress.move(message.id, message.address) });
       case "forget":
         return this.deps.perAddress.release(message.id);
-      case "cancelTargets":
-        return void this.cancelTargets(message.address).then((ports) => link.post({ t: "targets", q: message.q, ports }));
+      case "cancel":
+        return void this.deps.routeCancel(message.cancel).then((route) => link.post({ t: "cancelRoute", q: message.q, route }));
       case "recent":
         return this.answer(message.q, link, message.tunnels);
       case "metrics":

@@ -52,8 +52,6 @@ export class SharedCounter {
 export interface PerAddressLimit {
   /** Counts `owner` under `address`; false, counting nothing, when that address is full. */
   admit(owner: number, address: string): Maybe<boolean>;
-  /** Moves `owner`'s count to `address` (a trusted PROXY source); false, moving nothing, when that address is full. */
-  move(owner: number, address: string): Maybe<boolean>;
   /** Gives back whatever `owner` holds; safe to call when it holds nothing. */
   release(owner: number): void;
 }
@@ -71,14 +69,6 @@ export class AddressCounts implements PerAddressLimit {
     this.owners.set(owner, address);
     this.counts.set(address, (this.counts.get(address) ?? 0) + 1);
     return true;
-  }
-
-  move(owner: number, address: string): boolean {
-    const from = this.owners.get(owner);
-    if (this.max === 0 || from === address) return true;
-    if ((this.counts.get(address) ?? 0) >= this.max) return false;
-    this.release(owner);
-    return this.admit(owner, address);
   }
 
   /** `edge` is gone: every count its connections held is given back. */

@@ -1,6 +1,8 @@
 // The edge listener: accepts clients, enforces connection limits, owns the Connection objects and backend sockets.
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
-import { Clients, runningTargets } from "./clients.ts";
+import { Clients } from "./clients.ts";
+import type { Slots } from "./cancel.ts";
+import type { CancelRoute, ReceivedCancel } from "./cancel-router.ts";
 import { Connection } from "./connection.ts";
 import type { EdgeConfig, EdgeContext } from "./context.ts";
 import { trustChecker } from "./trust.ts";
@@ -12,6 +14,8 @@ import type { TunnelProvider } from "../supervisor/types.ts";
 import type { Maybe } from "./context.ts";
 import { MAX_EDGES, type PerAddressLimit, type SharedCounter } from "./limits.ts";
 import { QuietCollector } from "./quiet-collector.ts";
+import { ExitWatch } from "./exit-watch.ts";
+import { TOO_MANY_FROM_ADDRESS, TOO_MANY_IN_TOTAL } from "./refusal-reasons.ts";
 
 export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "trustedProxies" | "reusePort" | "workers">;
 
@@ -25,8 +29,8 @@ export interface EdgeDeps {
   readonly perAddress: PerAddressLimit;
   /** Which edge this is: connection ids are unique across edges. */
   readonly index: number;
-  /** Ports a cancel from `address` goes to; asks every edge's registry when there are several. */
-  readonly cancelTargets?: (address: string) => Promise<number[]>;
+  /** Where a plaintext CancelRequest goes (the main thread decides, for every edge). */
+  readonly routeCancel: (cancel: ReceivedCancel) => Promise<CancelRoute>;
 }
 
 /** How long an edge must see no accept or close before it collects its garbage (QuietCollector). */
@@ -54,6 +58,7 @@ export class EdgeListener implements EdgeContext {
   private emptied: (() => void) | null = null;
   private nextId: number;
   private readonly collector = new QuietCollector(() => Bun.gc(true), QUIET_MS);
+  private readonly exits = new ExitWatch();
 
   constructor(
     readonly config: ListenerConfig,
@@ -111,29 +116,31 @@ export class EdgeListener implements EdgeContext {
 
   private accept(socket: Socket<Connection | undefined>): void {
     const address = normaliseAddress(socket.remoteAddress);
-    if (!this.deps.total.tryTake(this.deps.index, this.config.maxConnections)) return this.refuseAtAccept(socket, address, "limit_total", "--max-connections");
+    if (!this.deps.total.tryTake(this.deps.index, this.config.maxConnections)) return this.refuseAtAccept(socket, address, "limit_total", TOO_MANY_IN_TOTAL);
     const id = (this.nextId += MAX_EDGES);
-    const admitted = this.deps.perAddress.admit(id, address);
+    // A trusted peer is a balancer: its connections count under the clients their PROXY headers name, settled later.
+    const trusted = this.isTrusted(address);
+    const admitted = trusted ? true : this.deps.perAddress.admit(id, address);
     if (admitted === false) {
       this.deps.total.give(this.deps.index);
-      return this.refuseAtAccept(socket, address, "limit_per_ip", "--max-conns-per-ip");
+      return this.refuseAtAccept(socket, address, "limit_per_ip", TOO_MANY_FROM_ADDRESS);
     }
     const connection = new Connection(this, address, admitted === true ? "prelude" : "admitting", id);
     socket.data = connection;
     this.connections.add(connection);
     this.clients.add(address);
     this.collector.note();
-    connection.start(socket as Socket<Connection>, admitted === true ? null : admitted);
+    connection.start(socket as Socket<Connection>, admitted === true ? null : admitted, trusted);
   }
 
-  private refuseAtAccept(socket: Socket<Connection | undefined>, address: string, refusal: string, flag: string): void {
+  private refuseAtAccept(socket: Socket<Connection | undefined>, address: string, refusal: string, reason: string): void {
     this.metrics.refusals.inc(refusal);
-    this.report("refused_limit", { client: address, outcome: "refused_limit", reason: flag });
+    this.report("refused_limit", { client: address, outcome: "refused_limit", reason });
     socket.end();
   }
 
-  moveKey(connection: Connection, address: string): Maybe<boolean> {
-    return this.deps.perAddress.move(connection.id, address);
+  admit(connection: Connection, address: string): Maybe<boolean> {
+    return this.deps.perAddress.admit(connection.id, address);
   }
 
   rekey(connection: Connection, address: string): void {
@@ -153,9 +160,24 @@ export class EdgeListener implements EdgeContext {
     this.clients.link(connection);
   }
 
-  cancelTargets(address: string): Promise<number[]> {
-    if (this.deps.cancelTargets !== undefined) return this.deps.cancelTargets(address);
-    return Promise.resolve(runningTargets(this.clients.recent(address), this.tunnels, this.config.cancelFanout));
+  routeCancel(cancel: ReceivedCancel): Promise<CancelRoute> {
+    return this.deps.routeCancel(cancel);
+  }
+
+  readonly forwardSlots: Slots = {
+    take: () => this.deps.total.tryTake(this.deps.index, this.config.maxConnections),
+    give: () => this.deps.total.give(this.deps.index),
+  };
+
+  /** A tunnel process exited unasked: the connections that still use it are reported as failed by it. */
+  tunnelExited(hostname: string, reason: string): void {
+    for (const connection of this.connections) if (connection.hostname === hostname && connection.state === "piping") connection.tunnelExit ??= reason;
+    this.exits.exited(hostname, reason);
+  }
+
+  /** Reports the summary lines still held for a tunnel exit (the proxy is stopping). */
+  flushHeld(): void {
+    this.exits.flush();
   }
 
   finished(connection: Connection, outcome: Outcome, reason: string | undefined): void {
@@ -168,7 +190,16 @@ export class EdgeListener implements EdgeContext {
     this.deps.perAddress.release(connection.id);
     this.metrics.bytes.inc("client_to_backend", connection.backend.written);
     this.metrics.bytes.inc("backend_to_client", connection.client.written);
-    if (outcome === "cancel_forwarded" || outcome === "cancel_unroutable") this.metrics.cancels.inc(outcome === "cancel_forwarded" ? "forwarded" : "unroutable");
+    const durationMs = Math.round(performance.now() - connection.acceptedAt);
+    if (outcome === "proxied" && connection.tunnelExit !== undefined) return this.summarise(connection, "tunnel_failed", connection.tunnelExit, durationMs);
+    if (outcome === "proxied" && connection.backendFirst && connection.hostname !== undefined) {
+      return this.exits.hold(connection.hostname, (exit) =>
+        this.summarise(connection, exit === undefined ? outcome : "tunnel_failed", exit ?? reason, durationMs));
+    }
+    this.summarise(connection, outcome, reason, durationMs);
+  }
+
+  private summarise(connection: Connection, outcome: Outcome, reason: string | undefined, durationMs: number): void {
     this.report(outcome, {
       client: connection.address,
       proxy_src: connection.proxySource,
@@ -178,7 +209,7 @@ export class EdgeListener implements EdgeContext {
       tunnels: connection.cancelTunnels,
       bytes_in: connection.backend.written,
       bytes_out: connection.client.written,
-      duration_ms: Math.round(performance.now() - connection.acceptedAt),
+      duration_ms: durationMs,
       outcome,
       reason,
     });

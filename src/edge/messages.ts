@@ -3,6 +3,7 @@
 import type { Config } from "../config/load.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { RecentTunnel } from "./clients.ts";
+import type { CancelRoute, ReceivedCancel } from "./cancel-router.ts";
 import type { MetricsSnapshot } from "../ops/metrics.ts";
 
 /** What a worker is started with. */
@@ -25,9 +26,8 @@ export type ToMain =
   | { readonly t: "release"; readonly id: number }
   | { readonly t: "withdrawn"; readonly seq: number }
   | { readonly t: "admit"; readonly id: number; readonly address: string }
-  | { readonly t: "move"; readonly id: number; readonly address: string }
   | { readonly t: "forget"; readonly id: number }
-  | { readonly t: "cancelTargets"; readonly q: number; readonly address: string }
+  | { readonly t: "cancel"; readonly q: number; readonly cancel: ReceivedCancel }
   | { readonly t: "recent"; readonly q: number; readonly tunnels: readonly RecentTunnel[] }
   | { readonly t: "metrics"; readonly q: number; readonly snapshot: MetricsSnapshot }
   | { readonly t: "drained" };
@@ -38,8 +38,9 @@ export type ToWorker =
   | { readonly t: "lost"; readonly id: number; readonly reason: string }
   | { readonly t: "offer"; readonly hostname: string; readonly port: number }
   | { readonly t: "withdraw"; readonly hostname: string; readonly seq: number }
+  | { readonly t: "exited"; readonly hostname: string; readonly reason: string }
   | { readonly t: "verdict"; readonly id: number; readonly allowed: boolean }
-  | { readonly t: "targets"; readonly q: number; readonly ports: readonly number[] }
+  | { readonly t: "cancelRoute"; readonly q: number; readonly route: CancelRoute }
   | { readonly t: "recent?"; readonly q: number; readonly address: string }
   | { readonly t: "metrics?"; readonly q: number }
   | { readonly t: "drain" }

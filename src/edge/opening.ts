@@ -1,15 +1,17 @@
 // A connection before its pipe: the prelude, routing, the tunnel lease, the backend connect and the replay of every
-// byte consumed; or, for a plaintext CancelRequest, its forwarding by client affinity (DESIGN §1, §1a).
+// byte consumed; or, for a plaintext CancelRequest, the hand-over to cancel routing (cancelling.ts).
 import type { Socket } from "bun";
 import type { Connection } from "./connection.ts";
-import { forwardCancel } from "./cancel.ts";
-import { Prelude, type PreludeStep } from "./prelude.ts";
+import { cancel } from "./cancelling.ts";
+import { Prelude, type PreludeStep, type ProxyHeader } from "./prelude.ts";
 import { route } from "./route.ts";
-import { generatedProxyHeader } from "./send-proxy.ts";
+import { outgoingHeader, type Endpoints } from "./send-proxy.ts";
 import { concat, fromAscii } from "../protocol/bytes.ts";
 import { normaliseAddress } from "../protocol/address.ts";
 import { SSL_REQUEST } from "../protocol/postgres.ts";
 import { ALERT_UNRECOGNIZED_NAME } from "../protocol/tls.ts";
+import type { Maybe } from "./context.ts";
+import { TOO_MANY_FROM_ADDRESS, TOO_MANY_FROM_SOURCE } from "./refusal-reasons.ts";
 
 const OK_REPLY = fromAscii("OK\n");
 const SSL_ACCEPTED_BYTE = 0x53;
@@ -19,6 +21,8 @@ const SSL_ACCEPTED_BYTE = 0x53;
  * after its ClientHello until it hears back, so it stays below this).
  */
 const PAUSE_QUEUED_BYTES = 64 * 1024;
+/** The longest SNI a summary line carries: an invalid one can be 64 KiB of anything. */
+const MAX_LOGGED_SNI = 255;
 /** Bytes a client may still deliver before the pipe starts; beyond this the connection is refused. */
 export const MAX_QUEUED_BYTES = 1 << 20;
 
@@ -30,17 +34,24 @@ export class Opening {
   private replay: Uint8Array | null = null;
   private proxyHeaderOut: Uint8Array | null = null;
   private sslRequest = false;
-  /** A prelude step held while another thread decides whether the PROXY source is within its limit. */
+  /** A prelude step held while another thread decides whether its client is within --max-conns-per-ip. */
   private parked: PreludeStep | null = null;
+  /**
+   * Whether the client this connection counts under is still to be settled: a trusted peer (a balancer) is counted
+   * under the client its PROXY header names, so nothing is counted until the prelude shows whether one came.
+   */
+  private identityPending: boolean;
 
   /** `verdict`: the peer's per-address limit, when another thread decides it (the client waits for it, paused). */
   constructor(
     private readonly conn: Connection,
     private readonly socket: Socket<Connection>,
     verdict: Promise<boolean> | null,
+    trustedPeer: boolean,
   ) {
     const { ctx } = conn;
-    this.prelude = new Prelude(ctx.isTrusted(conn.address), ctx.config.cancelFanout > 0);
+    this.identityPending = trustedPeer;
+    this.prelude = new Prelude(trustedPeer, ctx.config.cancelFanout > 0);
     if (verdict === null) return;
     conn.client.pause();
     verdict.then(
@@ -54,49 +65,67 @@ export class Opening {
     (this.queued ??= []).push(chunk);
     this.queuedBytes += chunk.length;
     if (this.conn.state === "admitting" || this.queuedBytes > PAUSE_QUEUED_BYTES) this.conn.client.pause();
-    if (this.queuedBytes > MAX_QUEUED_BYTES) this.conn.close("refused_invalid", "client sent too much before the tunnel was ready", "queue_full");
+    if (this.queuedBytes > MAX_QUEUED_BYTES) this.conn.close("refused_invalid", "client sent more than 1 MiB before its tunnel was ready", "queue_full");
   }
 
-  /** Another thread's verdict on --max-conns-per-ip (worker mode), for the peer at accept or a PROXY source. */
+  /** Another thread's verdict on --max-conns-per-ip (worker mode), for the peer at accept or for the client a balancer named. */
   onVerdict(allowed: boolean): void {
     const { conn } = this;
     if (conn.state !== "admitting") return;
     const step = this.parked;
     this.parked = null;
-    if (!allowed) {
-      if (step === null) return conn.close("refused_limit", "--max-conns-per-ip", "limit_per_ip");
-      return this.refuseSourceLimit();
-    }
+    if (!allowed) return this.refuseLimit();
     conn.to("prelude");
     conn.client.resume();
     const queued = this.takeQueued();
-    if (step !== null) {
-      conn.ctx.rekey(conn, conn.proxySource as string);
-      this.afterSource(step);
-    }
+    if (conn.proxySource !== undefined) conn.ctx.rekey(conn, conn.proxySource);
+    if (step !== null) this.proceed(step);
     for (const chunk of queued) this.onClientData(chunk);
   }
 
   private onPreludeStep(step: PreludeStep): void {
-    const { conn } = this;
-    if (step.reply !== null) conn.client.send(step.reply);
-    const source = this.prelude?.received?.source?.address;
-    if (source === undefined || conn.proxySource !== undefined) return this.afterSource(step);
-    conn.proxySource = source;
-    const moved = conn.ctx.moveKey(conn, source);
-    if (moved === true) {
-      conn.ctx.rekey(conn, source);
-      return this.afterSource(step);
+    if (this.identityPending && (step.kind !== "needMore" || this.prelude?.pastFirstByte === true)) {
+      this.identityPending = false;
+      const verdict = this.settleIdentity();
+      if (verdict === false) return this.refuseLimit();
+      if (verdict !== true) return this.park(step, verdict);
+      if (this.conn.proxySource !== undefined) this.conn.ctx.rekey(this.conn, this.conn.proxySource);
     }
-    if (moved === false) return this.refuseSourceLimit();
+    this.proceed(step);
+  }
+
+  /**
+   * Counts the connection under its client: the source a trusted PROXY header names, nobody for a header without one
+   * (LOCAL health checks, UNKNOWN), the peer itself when no header came.
+   */
+  private settleIdentity(): Maybe<boolean> {
+    const { conn } = this;
+    const header = this.prelude?.received ?? null;
+    if (header === null) return conn.ctx.admit(conn, conn.address);
+    const source = header.source?.address;
+    if (source === undefined) return true;
+    conn.proxySource = source;
+    return conn.ctx.admit(conn, source);
+  }
+
+  private park(step: PreludeStep, verdict: Promise<boolean>): void {
+    const { conn } = this;
     this.parked = step;
     conn.to("admitting");
     conn.client.pause();
-    moved.then((allowed) => this.onVerdict(allowed), () => this.onVerdict(false));
+    verdict.then((allowed) => this.onVerdict(allowed), () => this.onVerdict(false));
   }
 
-  private refuseSourceLimit(): void {
-    this.conn.close("refused_limit", "too many connections from the PROXY source (--max-conns-per-ip)", "limit_per_ip");
+  /** Over --max-conns-per-ip: closed with nothing written, as at accept. */
+  private refuseLimit(): void {
+    const { conn } = this;
+    const reason = conn.proxySource === undefined ? TOO_MANY_FROM_ADDRESS : TOO_MANY_FROM_SOURCE;
+    conn.close("refused_limit", reason, "limit_per_ip");
+  }
+
+  private proceed(step: PreludeStep): void {
+    if (step.reply !== null) this.conn.client.send(step.reply);
+    this.afterSource(step);
   }
 
   private afterSource(step: PreludeStep): void {
@@ -105,19 +134,26 @@ export class Opening {
     this.prelude = null;
     if (step.kind === "refuse") return conn.close(step.outcome, step.reason, step.code);
     conn.clearTimer();
-    this.proxyHeaderOut = step.proxyHeader?.bytes ?? this.generatedHeader();
-    if (step.kind === "cancel") return this.cancel(step.request);
+    const received = step.proxyHeader;
+    this.proxyHeaderOut = outgoingHeader(conn.ctx.config, received?.bytes ?? null, () => this.endpoints(received));
+    if (step.kind === "cancel") {
+      const { client, local } = this.endpoints(received);
+      conn.opening = null;
+      return cancel(conn, this.proxyHeaderOut, { client: conn.key, clientPort: client.port, local, request: step.request.slice(), header: received?.bytes ?? null });
+    }
     const { config } = conn.ctx;
     if (step.hello.serverName === null) {
       conn.client.send(config.onNoSni === "ok" ? OK_REPLY : ALERT_UNRECOGNIZED_NAME);
-      return conn.close("refused_no_sni", "ClientHello without server_name", "no_sni");
+      return conn.close("refused_no_sni", "ClientHello has no server_name (SNI)", "no_sni");
     }
     const routed = route(step.hello.serverName, config.allowSniSuffix, config.hostnameTemplate);
-    conn.sni = routed.sni;
+    // An SNI that is not a hostname came from the wire as it is: logged cut (the logger escapes it).
+    conn.sni = routed.kind === "invalid_sni" ? routed.sni.slice(0, MAX_LOGGED_SNI) : routed.sni;
     if (routed.kind !== "ok") {
       conn.client.send(ALERT_UNRECOGNIZED_NAME);
       if (routed.kind === "not_allowed") return conn.close("refused_not_allowed", "SNI outside --allow-sni-suffix", "not_allowed");
-      return conn.close("refused_invalid", routed.kind.replace("_", " "), routed.kind);
+      if (routed.kind === "invalid_sni") return conn.close("refused_invalid", "SNI is not a valid DNS hostname", "invalid_sni");
+      return conn.close("refused_invalid", "--hostname-template makes no valid hostname of this SNI", "invalid_hostname");
     }
     conn.hostname = routed.hostname;
     this.replay = step.replay;
@@ -131,32 +167,12 @@ export class Opening {
     );
   }
 
-  /** `--send-proxy`: the real client and local addresses, read from the socket only when a header is wanted. */
-  private generatedHeader(): Uint8Array | null {
-    const mode = this.conn.ctx.config.sendProxy;
-    if (mode === "off") return null;
-    return generatedProxyHeader(mode, {
-      clientAddress: this.conn.address,
-      clientPort: this.socket.remotePort,
-      localAddress: normaliseAddress(this.socket.localAddress),
-      localPort: this.socket.localPort,
-    });
-  }
-
-  /** DESIGN §1a: the client gets no bytes; it is closed once every forward is written. */
-  private cancel(request: Uint8Array): void {
-    const { conn } = this;
-    conn.to("cancelling");
-    conn.client.pause();
-    const message = this.proxyHeaderOut === null ? request.slice() : concat([this.proxyHeaderOut, request]);
-    conn.opening = null;
-    conn.ctx
-      .cancelTargets(conn.key)
-      .then((ports) => forwardCancel(ports, message))
-      .then(
-        (forwarded) => conn.onCancelled(forwarded),
-        () => conn.onCancelled(0),
-      );
+  /** The client and where it connected to: a PROXY header's source and destination, else the socket's own. */
+  private endpoints(received: ProxyHeader | null): Endpoints {
+    return {
+      client: received?.source ?? { address: this.conn.address, port: this.socket.remotePort },
+      local: received?.destination ?? { address: normaliseAddress(this.socket.localAddress), port: this.socket.localPort },
+    };
   }
 
   onBackendOpen(socket: Socket<Connection>): void {

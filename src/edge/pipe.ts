@@ -1,5 +1,6 @@
-// The full-duplex pipe between a client and its backend: backpressure, half-close, and how one side's close ends the
-// other. At most one pending chunk per direction (DESIGN §6), so memory is bounded by the largest read.
+// The full-duplex pipe between a client and its backend: backpressure, half-close, and how one side's end or close
+// ends the other. At most one pending chunk per direction (Bun's write keeps nothing), so memory is bounded by the
+// largest read. What a close means for the summary line is decided here too: an ordinary close carries no reason.
 import type { Connection } from "./connection.ts";
 import type { Side } from "./side.ts";
 
@@ -10,8 +11,18 @@ function peerOf(connection: Connection, side: Side<Connection>): Side<Connection
 /** Writes `chunk` from one side to the other; pauses the source while the destination holds unwritten bytes. */
 export function forward(connection: Connection, from: Side<Connection>, to: Side<Connection>, chunk: Uint8Array): void {
   if (to.closed) return;
-  if (!to.send(chunk)) return connection.close("backend_error", `write to ${to.name} failed`);
+  if (!to.send(chunk)) return writeFailed(connection, to);
   if (to.pending !== null) from.pause();
+}
+
+/**
+ * `to` refused a write: its peer reset the connection. After that peer's own FIN it is an ordinary close; before, a
+ * backend that resets is a backend error and a client that resets has given up on a proxied connection.
+ */
+function writeFailed(connection: Connection, to: Side<Connection>): void {
+  if (to.readEnded) return connection.close("proxied", undefined);
+  if (to === connection.backend) return connection.close("backend_error", "write to the backend failed: the tunnel reset the connection");
+  connection.close("proxied", "write to the client failed: the client reset the connection");
 }
 
 /** `side` can take bytes again: flush what it holds, then pass on a half-close or let its source read again. */
@@ -19,7 +30,7 @@ export function pipeDrained(connection: Connection, side: Side<Connection>): voi
   if (side.closed) return;
   const from = peerOf(connection, side);
   if (!side.flush()) {
-    if (side.pending === null) connection.close("backend_error", `write to ${side.name} failed`);
+    if (side.pending === null) writeFailed(connection, side);
     return;
   }
   if (from.gone) side.end();
@@ -27,8 +38,24 @@ export function pipeDrained(connection: Connection, side: Side<Connection>): voi
   else if (connection.state === "piping") from.resume();
 }
 
+/**
+ * The tunnel went away without a byte from the backend while the client still waits for the server's side of its
+ * handshake: cloudflared accepts a connection before it reaches the origin and resets it when it cannot.
+ */
+function originUnreachable(connection: Connection, side: Side<Connection>): boolean {
+  const { client } = connection;
+  return side === connection.backend && !connection.answered && !client.readEnded && !client.gone;
+}
+
+/** A backend that ends while its client still talks: if its tunnel process turns out to have died, that is why. */
+function noteBackendFirst(connection: Connection, side: Side<Connection>): void {
+  if (side === connection.backend && !connection.client.readEnded && !connection.client.gone) connection.backendFirst = true;
+}
+
 /** The peer of `side` sent FIN: pass the half-close on once everything it sent is written. */
 export function pipeEnded(connection: Connection, side: Side<Connection>): void {
+  if (originUnreachable(connection, side)) return connection.originFailed();
+  noteBackendFirst(connection, side);
   const other = peerOf(connection, side);
   other.shutdown();
   const { client, backend } = connection;
@@ -38,9 +65,14 @@ export function pipeEnded(connection: Connection, side: Side<Connection>): void 
   }
 }
 
-/** `side` closed: the other side ends at once after an error, else once it has written what it holds. */
-export function pipeClosed(connection: Connection, side: Side<Connection>, error?: Error): void {
+/**
+ * `side` closed: the other side ends at once after an error, else once it has written what it holds. An error after
+ * the side had finished (its FIN, or ours) is an ordinary close and gives no reason.
+ */
+export function pipeClosed(connection: Connection, side: Side<Connection>, error: Error | undefined, finishedBefore: boolean): void {
+  if (originUnreachable(connection, side)) return connection.originFailed();
+  noteBackendFirst(connection, side);
   const other = peerOf(connection, side);
-  if (error !== undefined) connection.noteReason(`${side.name}: ${error.message}`);
+  if (error !== undefined && !finishedBefore) connection.noteReason(`${side.name}: ${error.message}`);
   if (error !== undefined || other.pending === null) other.end();
 }

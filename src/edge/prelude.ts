@@ -5,6 +5,7 @@ import { parseProxyV1, type ProxyV1Header } from "../protocol/proxy-v1.ts";
 import { parseProxyV2, type ProxyV2Header } from "../protocol/proxy-v2.ts";
 import { GSSENC_REFUSED, SSL_ACCEPTED, TLS_REQUIRED_ERROR, parsePostgresPrelude } from "../protocol/postgres.ts";
 import { ALERT_UNRECOGNIZED_NAME, parseClientHelloRecords, type ClientHello } from "../protocol/tls.ts";
+import { badPostgres, badProxyHeader, badTls, unexpectedByte } from "./refusal-reasons.ts";
 
 export type ProxyHeader = ProxyV1Header | ProxyV2Header;
 
@@ -30,7 +31,7 @@ export type PreludeStep =
       readonly replay: Uint8Array;
     }
   | {
-      /** A plaintext PostgreSQL CancelRequest, routed by client affinity (DESIGN §1a). */
+      /** A plaintext PostgreSQL CancelRequest, routed by client affinity. */
       readonly kind: "cancel";
       readonly reply: Uint8Array | null;
       readonly proxyHeader: ProxyHeader | null;
@@ -58,6 +59,7 @@ export class Prelude {
   private phase: Phase = "first";
   private proxyHeader: ProxyHeader | null = null;
   private sslRequest = false;
+  private sawOtherFirstByte = false;
 
   /**
    * `trustedPeer`: whether the connecting peer may send a PROXY header. `routeCancels`: a plaintext CancelRequest is
@@ -70,6 +72,11 @@ export class Prelude {
 
   get received(): ProxyHeader | null {
     return this.proxyHeader;
+  }
+
+  /** Whether it is known yet if a PROXY header came: one was parsed, or the first byte began something else. */
+  get pastFirstByte(): boolean {
+    return this.phase !== "first" || this.sawOtherFirstByte;
   }
 
   /** Bytes the prelude holds while it waits for more. */
@@ -105,19 +112,19 @@ export class Prelude {
     const reply = replies.length === 0 ? null : replies.length === 1 ? (replies[0] as Uint8Array) : concat(replies);
     if (bytes.length === 0) return { kind: "needMore", reply };
     const first = bytes[0] as number;
-    if (!ACCEPTS[this.phase].includes(first)) {
-      return refuse("refused_invalid", "unexpected_byte", `unexpected byte 0x${first.toString(16).padStart(2, "0")} in ${this.phase}`, reply);
-    }
+    if (this.phase === "first" && first !== FIRST_BYTE_PROXY_V1 && first !== FIRST_BYTE_PROXY_V2) this.sawOtherFirstByte = true;
+    if (!ACCEPTS[this.phase].includes(first)) return refuse("refused_invalid", "unexpected_byte", unexpectedByte(this.phase, first), reply);
     if (first === FIRST_BYTE_PROXY_V1 || first === FIRST_BYTE_PROXY_V2) {
       const result = first === FIRST_BYTE_PROXY_V1 ? parseProxyV1(bytes) : parseProxyV2(bytes);
       if (result.kind === "needMore") return { kind: "needMore", reply };
-      if (result.kind === "invalid") return refuse("refused_invalid", `proxy_${result.code}`, `PROXY header: ${result.code}`, reply);
+      const version = first === FIRST_BYTE_PROXY_V1 ? 1 : 2;
+      if (result.kind === "invalid") return refuse("refused_invalid", `proxy_${result.code}`, badProxyHeader(version, result.code), reply);
       if (!this.trustedPeer) {
-        return refuse("refused_untrusted_proxy", "untrusted_proxy", "PROXY header from an untrusted peer (set --trusted-proxies / TRUSTED_PROXIES)", reply);
+        return refuse("refused_untrusted_proxy", "untrusted_proxy", "PROXY header from a peer outside --trusted-proxies (TRUSTED_PROXIES)", reply);
       }
       const header = result.value;
       if (header.version === 2 && header.command === "PROXY" && !isStreamOrUnspec(header)) {
-        return refuse("refused_invalid", "proxy_not_tcp", `PROXY v2 ${header.family}/${header.transport} is not TCP`, reply);
+        return refuse("refused_invalid", "proxy_not_tcp", `PROXY v2 header carries ${header.family}/${header.transport}, not TCP`, reply);
       }
       this.proxyHeader = { ...header, bytes: header.bytes.slice() };
       this.phase = "afterProxy";
@@ -126,7 +133,7 @@ export class Prelude {
     if (first === FIRST_BYTE_POSTGRES) {
       const result = parsePostgresPrelude(bytes);
       if (result.kind === "needMore") return { kind: "needMore", reply };
-      if (result.kind === "invalid") return refuse("refused_invalid", `postgres_${result.code}`, `PostgreSQL prelude: ${result.code}`, reply);
+      if (result.kind === "invalid") return refuse("refused_invalid", `postgres_${result.code}`, badPostgres(result.code), reply);
       switch (result.value) {
         case "SSLRequest":
           this.sslRequest = true;
@@ -143,12 +150,13 @@ export class Prelude {
         default:
           break;
       }
-      return refuse("refused_no_sni", "postgres_plaintext", `PostgreSQL ${result.value} without TLS`, concat([...replies, TLS_REQUIRED_ERROR]));
+      return refuse("refused_no_sni", "postgres_plaintext", `PostgreSQL ${result.value} without TLS: the client must use sslmode=require or stronger`,
+        concat([...replies, TLS_REQUIRED_ERROR]));
     }
     const result = parseClientHelloRecords(bytes);
     if (result.kind === "needMore") return { kind: "needMore", reply };
     if (result.kind === "invalid") {
-      return refuse("refused_invalid", `tls_${result.code}`, `TLS: ${result.code}`, concat([...replies, ALERT_UNRECOGNIZED_NAME]));
+      return refuse("refused_invalid", `tls_${result.code}`, badTls(result.code), concat([...replies, ALERT_UNRECOGNIZED_NAME]));
     }
     return {
       kind: "hello",

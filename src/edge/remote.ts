@@ -102,11 +102,6 @@ export class RemotePerAddress implements PerAddressLimit {
     return this.verdicts.wait(owner);
   }
 
-  move(owner: number, address: string): Maybe<boolean> {
-    this.post({ t: "move", id: owner, address });
-    return this.verdicts.wait(owner);
-  }
-
   release(owner: number): void {
     this.post({ t: "forget", id: owner });
   }

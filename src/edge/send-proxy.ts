@@ -1,20 +1,33 @@
-// `--send-proxy v1|v2`: a PROXY header built from the real client address for connections that came without one.
+// The PROXY header a tunnel connection (or a cancel forward) starts with: a received one as it came, or with
+// --proxy-replay off or none received, one --send-proxy builds from the real client and the address it reached.
 import { addressFamily } from "../protocol/address.ts";
 import { buildProxyV1 } from "../protocol/proxy-v1.ts";
 import { buildProxyV2 } from "../protocol/proxy-v2.ts";
+import type { Config } from "../config/load.ts";
 
-export interface Addresses {
-  readonly clientAddress: string;
-  readonly clientPort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
 }
 
-export function generatedProxyHeader(mode: "off" | "v1" | "v2", addresses: Addresses): Uint8Array | null {
-  if (mode === "off") return null;
-  const source = { address: addresses.clientAddress, port: addresses.clientPort };
-  const destination = { address: addresses.localAddress, port: addresses.localPort };
-  const sourceFamily = addressFamily(source.address);
-  const family = sourceFamily !== 0 && sourceFamily === addressFamily(destination.address) ? sourceFamily : 0;
-  return mode === "v1" ? buildProxyV1(source, destination, family) : buildProxyV2(source, destination, family);
+/** Who connected and where to: the PROXY header's source and destination when one came, else the socket's. */
+export interface Endpoints {
+  readonly client: Endpoint;
+  readonly local: Endpoint;
+}
+
+export function generatedProxyHeader(mode: "v1" | "v2", { client, local }: Endpoints): Uint8Array {
+  const sourceFamily = addressFamily(client.address);
+  const family = sourceFamily !== 0 && sourceFamily === addressFamily(local.address) ? sourceFamily : 0;
+  return mode === "v1" ? buildProxyV1(client, local, family) : buildProxyV2(client, local, family);
+}
+
+/** `endpoints` is called only when a header has to be generated: reading a socket's addresses costs system calls. */
+export function outgoingHeader(
+  config: Pick<Config, "sendProxy" | "proxyReplay">,
+  received: Uint8Array | null,
+  endpoints: () => Endpoints,
+): Uint8Array | null {
+  if (received !== null && config.proxyReplay) return received;
+  return config.sendProxy === "off" ? null : generatedProxyHeader(config.sendProxy, endpoints());
 }

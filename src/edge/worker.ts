@@ -6,6 +6,7 @@ import { AddressCounts, SharedCounter } from "./limits.ts";
 import type { ToMain, ToWorker, WorkerSetup } from "./messages.ts";
 import { RemotePerAddress, RemoteTunnels, Replies } from "./remote.ts";
 import { ProxyError } from "../errors.ts";
+import type { CancelRoute } from "./cancel-router.ts";
 import { createLogger } from "../ops/log.ts";
 import { Metrics } from "../ops/metrics.ts";
 
@@ -16,7 +17,7 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
   const metrics = new Metrics();
   const tunnels = new RemoteTunnels(post);
   const remoteLimit = config.maxConnsPerIp > 0 ? new RemotePerAddress(post) : null;
-  const targets = new Replies<number[]>();
+  const routes = new Replies<CancelRoute>();
   let nextQuery = 0;
   const edge = new EdgeListener(config, {
     tunnels,
@@ -25,10 +26,10 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
     total: new SharedCounter(setup.total),
     perAddress: remoteLimit ?? new AddressCounts(0),
     index,
-    cancelTargets: (address) => {
+    routeCancel: (cancel) => {
       const q = ++nextQuery;
-      post({ t: "cancelTargets", q, address });
-      return targets.wait(q);
+      post({ t: "cancel", q, cancel });
+      return routes.wait(q);
     },
   });
   parent.on("message", (message: ToWorker) => {
@@ -44,10 +45,12 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
       case "withdraw":
         tunnels.withdraw(message.hostname);
         return post({ t: "withdrawn", seq: message.seq });
+      case "exited":
+        return edge.tunnelExited(message.hostname, message.reason);
       case "verdict":
         return remoteLimit?.onVerdict(message.id, message.allowed);
-      case "targets":
-        return targets.settle(message.q, [...message.ports]);
+      case "cancelRoute":
+        return routes.settle(message.q, message.route);
       case "recent?":
         return post({ t: "recent", q: message.q, tunnels: edge.clients.recent(message.address) });
       case "metrics?":
@@ -55,6 +58,7 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
       case "drain":
         edge.stopAccepting();
         return void edge.whenEmpty().then(() => {
+          edge.flushHeld();
           log.flush();
           post({ t: "drained" });
         });

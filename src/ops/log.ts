@@ -21,7 +21,20 @@ export interface LoggerOptions {
 }
 
 const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const PLAIN_SAFE = /^[^\s"=\\]+$/;
+/** Printable ASCII but for space, quote, equals and backslash: written bare in a plain line. */
+const PLAIN_SAFE = /^[\x21\x23-\x3c\x3e-\x5b\x5d-\x7e]+$/;
+/** What JSON.stringify leaves as it is but a terminal or a log viewer may act on: DEL, C1 controls, everything non-ASCII. */
+const NOT_ASCII = /[\u007f-\uffff]/;
+const EVERY_NOT_ASCII = new RegExp(NOT_ASCII.source, "g");
+
+/**
+ * A line holds printable ASCII only: values from the wire (an SNI, a cloudflared line) cannot move a cursor, forge a
+ * line break or hide text in a plain line, and stay valid JSON in a JSON line.
+ */
+function asciiOnly(line: string): string {
+  if (!NOT_ASCII.test(line)) return line;
+  return line.replace(EVERY_NOT_ASCII, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
 
 function plainValue(value: Exclude<FieldValue, undefined>): string {
   const text = String(value);
@@ -32,7 +45,7 @@ function formatPlain(ts: string, level: Level, msg: string, fields: Fields): str
   let line = `${ts} ${level.toUpperCase().padEnd(5)} ${msg}`;
   for (const key in fields) {
     const value = fields[key];
-    if (value !== undefined) line += ` ${key}=${plainValue(value)}`;
+    if (value !== undefined) line += ` ${plainValue(key)}=${plainValue(value)}`;
   }
   return line + "\n";
 }
@@ -82,7 +95,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const format = options.format === "json" ? formatJson : formatPlain;
   const emit = (level: Level) => (msg: string, fields: Fields = {}) => {
     if (RANK[level] < threshold) return;
-    write(format(now().toISOString(), level, msg, fields));
+    write(asciiOnly(format(now().toISOString(), level, msg, fields)));
   };
   return {
     debug: emit("debug"),

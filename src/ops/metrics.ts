@@ -13,9 +13,15 @@ export const OUTCOMES = [
   "backend_refused_tls",
   "backend_error",
   "cancel_forwarded",
+  "cancel_relayed",
   "cancel_unroutable",
+  "cancel_limited",
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+
+/** forwarded: to at least one local tunnel; relayed: to the fleet only; failed: no local forward could be written. */
+export const CANCEL_RESULTS = ["forwarded", "relayed", "unroutable", "limited", "failed"] as const;
+export type CancelResult = (typeof CANCEL_RESULTS)[number];
 
 type Family = { render(lines: string[], others: readonly MetricsSnapshot[]): void };
 
@@ -131,9 +137,9 @@ export class Metrics {
   readonly refusals = new Counter<string>(`${METRIC_PREFIX}refusals_total`, "Refused connections by detailed reason.", "reason");
   readonly tunnelStarts = new Counter<"ok" | "failed">(`${METRIC_PREFIX}tunnel_starts_total`, "Tunnel process starts by result.", "result", ["ok", "failed"]);
   readonly tunnelRestarts = new Counter(`${METRIC_PREFIX}tunnel_restarts_total`, "Restarts of tunnels that crashed while in use or pinned.");
-  readonly originFailures = new Counter(`${METRIC_PREFIX}tunnel_origin_failures_total`, "Connections cloudflared reported it could not carry to the origin.");
+  readonly originFailures = new Counter(`${METRIC_PREFIX}tunnel_origin_failures_total`, "Connections whose tunnel closed before the backend answered: cloudflared could not reach the origin.");
   readonly bytes = new Counter<"client_to_backend" | "backend_to_client">(`${METRIC_PREFIX}bytes_total`, "Bytes forwarded, prelude included.", "direction", ["client_to_backend", "backend_to_client"]);
-  readonly cancels = new Counter<"forwarded" | "unroutable">(`${METRIC_PREFIX}cancel_requests_total`, "Plaintext PostgreSQL CancelRequests by result.", "result", ["forwarded", "unroutable"]);
+  readonly cancels = new Counter<CancelResult>(`${METRIC_PREFIX}cancel_requests_total`, "Plaintext PostgreSQL CancelRequests by result.", "result", CANCEL_RESULTS);
   readonly handshake = new Histogram(`${METRIC_PREFIX}handshake_seconds`, "Accept to ClientHello replayed to the backend.", HANDSHAKE_BUCKETS);
   readonly tunnelStartup = new Histogram(`${METRIC_PREFIX}tunnel_startup_seconds`, "Tunnel spawn to listening.", STARTUP_BUCKETS);
   private readonly gauges: Gauge[] = [];
@@ -149,7 +155,7 @@ export class Metrics {
 
   /** What an edge thread counted, for the main thread's exposition. */
   snapshot(): MetricsSnapshot {
-    const counters = [this.connections, this.refusals, this.bytes, this.cancels];
+    const counters = [this.connections, this.refusals, this.bytes, this.cancels, this.originFailures];
     return {
       counters: Object.fromEntries(counters.map((counter) => [counter.name, counter.entries()])),
       histograms: { [this.handshake.name]: this.handshake.snapshot() },

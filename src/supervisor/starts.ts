@@ -11,6 +11,7 @@ import { isLeasable } from "./state.ts";
 import type { Stops } from "./stops.ts";
 import type { TunnelTable } from "./table.ts";
 import type { Tunnel } from "./tunnel.ts";
+import type { EdgeNotices } from "./types.ts";
 
 export interface StartOptions {
   readonly restartBackoffMs: number;
@@ -32,7 +33,7 @@ export class Starts {
     private readonly stops: Stops,
     private readonly launcher: Launcher,
     private readonly options: StartOptions,
-    private readonly deps: { readonly clock: Clock; readonly log: Logger; readonly metrics: Metrics },
+    private readonly deps: { readonly clock: Clock; readonly log: Logger; readonly metrics: Metrics; readonly edges: EdgeNotices },
   ) {}
 
   /** Runs the start of `tunnel`, which is `starting`; its waiters wait on `tunnel.started`. */
@@ -107,9 +108,11 @@ export class Starts {
     void this.begin(tunnel);
   }
 
-  /** Output after the start: a login prompt fails the tunnel (DESIGN §2); origin failures are counted. */
+  /**
+   * Output after the start: a login prompt fails the tunnel. (An origin failure is counted by the connection it
+   * failed, which sees the tunnel close before the backend answers.)
+   */
   onOutput(tunnel: Tunnel, process: TunnelProcess, signal: OutputSignal): void {
-    if (signal.kind === "origin_failure") this.deps.metrics.originFailures.inc();
     if (signal.kind === "login_prompt" && tunnel.process === process && isLeasable(tunnel.state)) {
       this.fail(tunnel, LOGIN_REQUIRED, "tunnel needs login", new ProxyError("tunnel_login_required", LOGIN_REQUIRED));
     }
@@ -133,6 +136,7 @@ export class Starts {
     if (tunnel.readyAt !== null && now - tunnel.readyAt >= HEALTHY_RUN_MS) tunnel.attempt = 0;
     const inUse = tunnel.connections > 0 || now - tunnel.lastReleaseAt < RECENT_USE_MS;
     log.warn("tunnel exited unexpectedly", { tunnel: tunnel.hostname, pid: process.pid, exit: process.exit, in_use: inUse, pinned: tunnel.pinned });
+    this.deps.edges.exited(tunnel.hostname, `tunnel process exited unexpectedly (${process.exit})`);
     if (this.table.closing || !(inUse || tunnel.pinned)) {
       this.table.change(tunnel, "stopped");
       return;

@@ -6,7 +6,7 @@ import type { Logger } from "../ops/log.ts";
 import { isLeasable } from "./state.ts";
 import type { TunnelTable } from "./table.ts";
 import type { Tunnel } from "./tunnel.ts";
-import type { LeaseCaches } from "./types.ts";
+import type { EdgeNotices } from "./types.ts";
 
 export type StopReason = "idle" | "evicted" | "admin" | "shutdown";
 
@@ -14,7 +14,7 @@ export class Stops {
   constructor(
     private readonly table: TunnelTable,
     private readonly idleTimeoutMs: number,
-    private readonly deps: { readonly clock: Clock; readonly log: Logger; readonly caches: LeaseCaches },
+    private readonly deps: { readonly clock: Clock; readonly log: Logger; readonly caches: EdgeNotices },
   ) {}
 
   /** An idle, unpinned tunnel is stopped after --idle-timeout unless a connection comes first (lease() cancels this). */

@@ -13,7 +13,7 @@ import { Starts } from "./starts.ts";
 import { Stops } from "./stops.ts";
 import { TunnelTable } from "./table.ts";
 import { Lease, type Tunnel } from "./tunnel.ts";
-import type { LeaseCaches, LeaseHolder, PortProbe, Spawner, TunnelControl, TunnelInfo, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import type { EdgeNotices, LeaseHolder, PortProbe, Spawner, TunnelControl, TunnelInfo, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -33,14 +33,14 @@ export interface SupervisorDeps {
   readonly log: Logger;
   readonly metrics: Metrics;
   /** The worker threads' lease caches (DESIGN §5); without workers nothing caches a lease. */
-  readonly caches?: LeaseCaches;
+  readonly caches?: EdgeNotices;
 }
 
 function isEnding(tunnel: Tunnel): boolean {
   return tunnel.state === "stopping" || tunnel.state === "stopped";
 }
 
-const NO_CACHES: LeaseCaches = { offer: () => undefined, withdraw: () => Promise.resolve() };
+const NO_CACHES: EdgeNotices = { offer: () => undefined, withdraw: () => Promise.resolve(), exited: () => undefined };
 
 export class Supervisor implements TunnelProvider, TunnelControl {
   private readonly table: TunnelTable;
@@ -57,7 +57,7 @@ export class Supervisor implements TunnelProvider, TunnelControl {
       onOutput: (tunnel, process, signal) => this.starts.onOutput(tunnel, process, signal),
       onExit: (tunnel, process) => this.starts.onExit(tunnel, process),
     });
-    this.starts = new Starts(this.table, this.stops, launcher, options, deps);
+    this.starts = new Starts(this.table, this.stops, launcher, options, { ...deps, edges: caches });
   }
 
   async acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease> {

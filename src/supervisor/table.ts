@@ -5,7 +5,7 @@ import { ProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
 import { isLeasable, transition } from "./state.ts";
 import { Deferred, Tunnel } from "./tunnel.ts";
-import type { LeaseCaches, TunnelState } from "./types.ts";
+import type { EdgeNotices, TunnelState } from "./types.ts";
 
 export interface ChangeOptions {
   /** Why a start ends without listening: what its waiters get. */
@@ -22,7 +22,7 @@ export class TunnelTable {
   constructor(
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly caches: LeaseCaches,
+    private readonly caches: EdgeNotices,
   ) {}
 
   get(hostname: string): Tunnel | undefined {

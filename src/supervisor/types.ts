@@ -52,14 +52,17 @@ export interface TunnelControl {
 }
 
 /**
- * Caches that lease ready tunnels without asking the supervisor (the edge worker threads, DESIGN §5). The supervisor
- * offers a tunnel once it listens and withdraws it before deciding to stop it, so its decision always wins.
+ * What the supervisor tells the edges. Worker threads cache ready tunnels and lease them without asking: the supervisor
+ * offers a tunnel once it listens and withdraws it before deciding to stop it, so its decision always wins. And a
+ * tunnel process that exits unasked is announced, so connections it carried are reported as failed by it.
  */
-export interface LeaseCaches {
+export interface EdgeNotices {
   /** `hostname` listens on `port`: caches may lease it directly from now on. */
   offer(hostname: string, port: number): void;
   /** Caches stop leasing `hostname`; resolves once each has, and every lease it made before has reached the supervisor. */
   withdraw(hostname: string): Promise<void>;
+  /** `hostname`'s process exited without being asked to (`reason`: its exit status). */
+  exited(hostname: string, reason: string): void;
 }
 
 export interface ChildExit {

@@ -85,8 +85,8 @@ describe("--workers 3: three edges, one supervisor, every contract unchanged", (
     const refused = () => proxy.lines.filter((l) => l.outcome === "refused_limit").map((l) => l.reason);
     await within(5000, proxy.waitFor(() => refused().length >= 6), "six refusal summaries");
     const refusals = refused();
-    expect(refusals.filter((r) => r === "--max-conns-per-ip")).toHaveLength(3);
-    expect(refusals.filter((r) => r === "--max-connections")).toHaveLength(3);
+    expect(refusals.filter((r) => r === "too many connections from this address (--max-conns-per-ip)")).toHaveLength(3);
+    expect(refusals.filter((r) => r === "too many connections in total (--max-connections)")).toHaveLength(3);
     (mine[0] as Socket).destroy();
     await proxy.waitFor((l) => l.msg === "connection" && l.outcome === "proxied");
     // The count a worker frees reaches the main thread by message: a connection accepted in the same instant by

@@ -85,8 +85,8 @@ export interface Harness {
 export interface HarnessOptions {
   readonly warm?: boolean;
   readonly sendProxy?: "off" | "v1" | "v2";
-  /** What the per-address limit says about a trusted PROXY source (a promise: another thread decides). */
-  readonly moveVerdict?: boolean | Promise<boolean>;
+  /** What the per-address limit says about the client a trusted peer's prelude settles on (a promise: another thread decides). */
+  readonly admitVerdict?: boolean | Promise<boolean>;
   readonly trusted?: boolean;
   readonly helloTimeoutMs?: number;
 }
@@ -125,6 +125,7 @@ export function harness(options: HarnessOptions = {}): Harness {
       allowSniSuffix: [],
       hostnameTemplate: "cft-{sni}",
       sendProxy: options.sendProxy ?? "off",
+      proxyReplay: true,
       cancelFanout: 4,
     },
     tunnels: {
@@ -139,11 +140,12 @@ export function harness(options: HarnessOptions = {}): Harness {
     log: createLogger({ format: "json", level: "debug", write: (line) => logs.push(line) }),
     metrics,
     isTrusted: () => options.trusted ?? false,
-    moveKey: () => options.moveVerdict ?? true,
+    admit: () => options.admitVerdict ?? true,
     rekey: (_connection, address) => void h.rekeyed.push(address),
     connectBackend: (port) => void h.connecting.push(port),
     proxied: () => undefined,
-    cancelTargets: async () => [],
+    routeCancel: async () => ({ kind: "targets", ports: [], relayed: false }),
+    forwardSlots: { take: () => true, give: () => undefined },
     finished: (_connection, outcome, reason) => {
       h.finished.push({ outcome, summary: { reason } });
       finishedNow();
@@ -152,6 +154,6 @@ export function harness(options: HarnessOptions = {}): Harness {
   const connection = new Connection(ctx, "127.0.0.1", "prelude");
   const client = new FakeSocket((s) => connection.onClose(connection.client, s.asSocket()));
   Object.assign(h, { connection, client });
-  connection.start(client.asSocket(), null);
+  connection.start(client.asSocket(), null, options.trusted ?? false);
   return h;
 }

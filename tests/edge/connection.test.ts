@@ -98,7 +98,7 @@ describe("a PROXY source's limit decided in another thread (worker mode)", () =>
   const header = new TextEncoder().encode("PROXY TCP4 198.51.100.7 10.0.0.1 40000 19000\r\n");
 
   test("allowed: the connection counts under the source and goes on to its tunnel", async () => {
-    const h = harness({ trusted: true, warm: true, moveVerdict: Promise.resolve(true) });
+    const h = harness({ trusted: true, warm: true, admitVerdict: Promise.resolve(true) });
     h.connection.onClientData(new Uint8Array([...header, ...HELLO]));
     expect(h.connection.state).toBe("admitting");
     await Promise.resolve();
@@ -108,7 +108,7 @@ describe("a PROXY source's limit decided in another thread (worker mode)", () =>
 
   test("a verdict that arrives after the connection closed changes nothing", async () => {
     let allow!: (allowed: boolean) => void;
-    const h = harness({ trusted: true, warm: true, moveVerdict: new Promise((resolve) => (allow = resolve)) });
+    const h = harness({ trusted: true, warm: true, admitVerdict: new Promise((resolve) => (allow = resolve)) });
     h.connection.onClientData(new Uint8Array([...header, ...HELLO]));
     h.connection.abandon("drain timeout");
     allow(true);
@@ -120,7 +120,7 @@ describe("a PROXY source's limit decided in another thread (worker mode)", () =>
   });
 
   test("refused: closed as refused_limit", async () => {
-    const h = harness({ trusted: true, moveVerdict: Promise.resolve(false) });
+    const h = harness({ trusted: true, admitVerdict: Promise.resolve(false) });
     h.connection.onClientData(new Uint8Array([...header, ...HELLO]));
     await Promise.resolve();
     await Promise.resolve();
@@ -216,7 +216,7 @@ test("more than 1 MiB of early data while the tunnel starts is refused (queue_fu
   expect(h.finished).toHaveLength(0);
   h.connection.onClientData(new Uint8Array(1));
   expect(h.finished).toHaveLength(1);
-  expect(h.finished[0]).toMatchObject({ outcome: "refused_invalid", summary: { reason: "client sent too much before the tunnel was ready" } });
+  expect(h.finished[0]).toMatchObject({ outcome: "refused_invalid", summary: { reason: "client sent more than 1 MiB before its tunnel was ready" } });
   h.acquire?.resolve(h.lease(20002));
   await Promise.resolve();
   expectSettled(h);

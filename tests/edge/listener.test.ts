@@ -27,6 +27,7 @@ test("a throw inside a socket handler reaches the error handler: logged as a bug
     total,
     perAddress: new AddressCounts(0),
     index: 0,
+    routeCancel: async () => ({ kind: "targets", ports: [], relayed: false }),
   });
   const port = edge.start();
   try {

@@ -38,3 +38,24 @@ test("levels below the threshold are dropped", () => {
   expect(log.enabled("warn")).toBe(true);
   expect(log.enabled("info")).toBe(false);
 });
+
+test("values from the wire cannot put a control byte or a non-ASCII character into a line", () => {
+  const hostile = "evil\u001b[2J\u0007\u007f\u0085\u202eexe.test\r\nINFO forged=1";
+  for (const format of ["plain", "json"] as const) {
+    const lines: string[] = [];
+    const log = createLogger({ format, level: "info", write: (line) => lines.push(line), now: fixed });
+    log.info("connection", { sni: hostile, [hostile]: 1 });
+    const line = lines[0] as string;
+    expect(line.slice(0, -1)).toMatch(/^[\x20-\x7e]*$/);
+    expect(line.endsWith("\n")).toBe(true);
+    if (format === "json") expect(JSON.parse(line).sni).toBe(hostile);
+    else expect(line).toContain('sni="evil\\u001b[2J\\u0007\\u007f\\u0085\\u202eexe.test\\r\\nINFO forged=1"');
+  }
+});
+
+test("plain values are bare only when they hold nothing but printable ASCII without quotes, equals or backslashes", () => {
+  const lines: string[] = [];
+  const log = createLogger({ format: "plain", level: "info", write: (line) => lines.push(line), now: fixed });
+  log.info("m", { a: "x=y", b: "tab\there", c: "ok-value_1.2:3", d: "back\\slash" });
+  expect(lines[0]).toBe('2026-01-02T03:04:05.678Z INFO  m a="x=y" b="tab\\there" c=ok-value_1.2:3 d="back\\\\slash"\n');
+});

@@ -4,11 +4,11 @@ import { PortPool } from "../../src/supervisor/port-pool.ts";
 import { Metrics } from "../../src/ops/metrics.ts";
 import { createLogger } from "../../src/ops/log.ts";
 import { isProxyError, type ErrorCode } from "../../src/errors.ts";
-import type { LeaseCaches, LeaseHolder } from "../../src/supervisor/types.ts";
+import type { EdgeNotices, LeaseHolder } from "../../src/supervisor/types.ts";
 import { FakeClock, FakeProbe, FakeSpawner } from "./fakes.ts";
 
 /** Lease caches whose withdrawals the test can hold open and release by hand, to stage the worker race. */
-export class FakeCaches implements LeaseCaches {
+export class FakeCaches implements EdgeNotices {
   readonly offers: [string, number][] = [];
   readonly withdrawals: string[] = [];
   /** When true, withdraw() stays pending until finishWithdrawals(). */
@@ -23,6 +23,12 @@ export class FakeCaches implements LeaseCaches {
     this.withdrawals.push(hostname);
     if (!this.holdWithdrawals) return Promise.resolve();
     return new Promise((resolve) => this.pending.push(resolve));
+  }
+
+  readonly exits: [string, string][] = [];
+
+  exited(hostname: string, reason: string): void {
+    this.exits.push([hostname, reason]);
   }
 
   finishWithdrawals(): void {
