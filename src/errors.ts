@@ -4,6 +4,7 @@ export type ErrorCode =
   | "pool_exhausted"
   | "tunnel_cooldown"
   | "tunnel_capacity"
+  | "tunnel_start_rate"
   | "tunnel_start_failed"
   | "tunnel_login_required"
   | "tunnel_stopping"

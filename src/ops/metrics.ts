@@ -23,6 +23,9 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const CANCEL_RESULTS = ["forwarded", "relayed", "unroutable", "limited", "failed"] as const;
 export type CancelResult = (typeof CANCEL_RESULTS)[number];
 
+export const TUNNEL_FAILURES = ["login_required", "crash_loop", "start_failed"] as const;
+export type TunnelFailure = (typeof TUNNEL_FAILURES)[number];
+
 type Family = { render(lines: string[], others: readonly MetricsSnapshot[]): void };
 
 /** An edge thread's counters and histograms, merged into the main thread's exposition at scrape time. */
@@ -136,6 +139,8 @@ export class Metrics {
   readonly connections = new Counter<Outcome>(`${METRIC_PREFIX}connections_total`, "Client connections by outcome.", "outcome", OUTCOMES);
   readonly refusals = new Counter<string>(`${METRIC_PREFIX}refusals_total`, "Refused connections by detailed reason.", "reason");
   readonly tunnelStarts = new Counter<"ok" | "failed">(`${METRIC_PREFIX}tunnel_starts_total`, "Tunnel process starts by result.", "result", ["ok", "failed"]);
+  readonly tunnelFailures = new Counter<TunnelFailure>(`${METRIC_PREFIX}tunnel_failures_total`,
+    "Tunnels that entered the failed state, by why: a login prompt, too many crashes in a row, a start that failed.", "reason", TUNNEL_FAILURES);
   readonly tunnelRestarts = new Counter(`${METRIC_PREFIX}tunnel_restarts_total`, "Restarts of tunnels that crashed while in use or pinned.");
   readonly originFailures = new Counter(`${METRIC_PREFIX}tunnel_origin_failures_total`, "Connections whose tunnel closed before the backend answered: cloudflared could not reach the origin.");
   readonly bytes = new Counter<"client_to_backend" | "backend_to_client">(`${METRIC_PREFIX}bytes_total`, "Bytes forwarded, prelude included.", "direction", ["client_to_backend", "backend_to_client"]);
@@ -165,7 +170,7 @@ export class Metrics {
   /** The exposition text: this process's families, with what the other edge threads counted added in. */
   render(others: readonly MetricsSnapshot[] = []): string {
     const lines: string[] = [];
-    const families: Family[] = [this.connections, this.refusals, ...this.gauges, this.tunnelStarts, this.tunnelRestarts,
+    const families: Family[] = [this.connections, this.refusals, ...this.gauges, this.tunnelStarts, this.tunnelFailures, this.tunnelRestarts,
       this.originFailures, this.bytes, this.cancels, this.handshake, this.tunnelStartup];
     for (const family of families) family.render(lines, others);
     return lines.join("\n") + "\n";

@@ -1,11 +1,14 @@
 // One cloudflared process as the supervisor holds it: its port and its --max-tunnels slot, both taken at spawn and
-// given back exactly once, when this very process has exited; stopping it is SIGTERM, then SIGKILL 2 s later.
+// given back exactly once, when this very process has exited; stopping it is SIGTERM, then SIGKILL 5 s later.
 import type { Clock, Timer } from "../clock.ts";
 import type { StartWaiter } from "./readiness.ts";
 import type { ChildHandle } from "./types.ts";
 
-/** cloudflared installs no SIGTERM handler and dies at once; anything still there after this gets SIGKILL. */
-export const KILL_AFTER_MS = 2000;
+/**
+ * cloudflared 2023.5 exits about 2.5 s after SIGTERM, silently, as it closes its connections: a normal stop. Anything
+ * still there after this gets SIGKILL.
+ */
+export const KILL_AFTER_MS = 5000;
 /** Past the SIGKILL, how long a stop waits before calling the process stuck (uninterruptible sleep, a broken kernel). */
 export const STUCK_AFTER_MS = KILL_AFTER_MS + 1000;
 
@@ -42,7 +45,7 @@ export class TunnelProcess {
     return this.exit === null;
   }
 
-  /** SIGTERM to its process group now, SIGKILL 2 s later if it is still there. Once only. */
+  /** SIGTERM to its process group now, SIGKILL KILL_AFTER_MS later if it is still there. Once only. */
   stop(): void {
     if (this.stopRequested || !this.running) return;
     this.stopRequested = true;

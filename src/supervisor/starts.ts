@@ -3,7 +3,7 @@
 import type { Clock } from "../clock.ts";
 import { ProxyError, isProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
-import type { Metrics } from "../ops/metrics.ts";
+import type { Metrics, TunnelFailure } from "../ops/metrics.ts";
 import { LOGIN_REQUIRED, type Launcher } from "./launcher.ts";
 import type { OutputSignal } from "./output.ts";
 import type { TunnelProcess } from "./process.ts";
@@ -19,13 +19,22 @@ export interface StartOptions {
 }
 
 const HEALTHY_RUN_MS = 60_000;
+/** The log line of each way into the failed state (logged at error). */
+const FAILURE_MESSAGES: Record<TunnelFailure, string> = {
+  login_required: "tunnel needs login",
+  crash_loop: "tunnel failed",
+  start_failed: "tunnel start failed",
+};
 /** A tunnel that lost its last connection this recently when it died was still in use (DESIGN §2 "Crash"). */
 const RECENT_USE_MS = 1000;
 /** A pinned tunnel's retries after failed starts wait twice as long each time, up to this. */
 export const PINNED_RETRY_MAX_MS = 30_000;
 
-/** Refusals that say nothing about the hostname: no cooldown for them, unless the tunnel is pinned and must retry. */
-const REFUSALS = ["tunnel_capacity", "pool_exhausted", "tunnel_stopping"] as const;
+/**
+ * Refusals: no process was spawned and they say nothing about the hostname, so no cooldown for them, unless the tunnel
+ * is pinned and must retry.
+ */
+const REFUSALS = ["tunnel_capacity", "pool_exhausted", "tunnel_stopping", "tunnel_start_rate"] as const;
 
 export class Starts {
   constructor(
@@ -65,28 +74,33 @@ export class Starts {
   }
 
   private startFailed(tunnel: Tunnel, error: Error): void {
-    if (REFUSALS.some((code) => isProxyError(error, code)) && !tunnel.pinned) {
-      this.deps.log.warn("tunnel refused", { tunnel: tunnel.hostname, reason: error.message });
+    if (REFUSALS.some((code) => isProxyError(error, code))) {
+      this.deps.log.warn("tunnel refused", { tunnel: tunnel.hostname, reason: error.message, pinned: tunnel.pinned });
+      if (tunnel.pinned) return this.fail(tunnel, error.message, null, error);
       this.table.change(tunnel, "stopped", { why: error });
       return;
     }
     this.deps.metrics.tunnelStarts.inc("failed");
-    this.fail(tunnel, error.message, "tunnel start failed", error);
+    const login = isProxyError(error, "tunnel_login_required");
+    this.fail(tunnel, error.message, login ? "login_required" : "start_failed", error);
   }
 
   /**
    * Failed: its process is stopped, its connections closed, and it refuses new ones until its cooldown ends; then it
-   * is forgotten, or, pinned, started again (the wait doubling with every failure in a row, up to 30 s).
+   * is forgotten, or, pinned, started again (the wait doubling with every failure in a row, up to 30 s). `kind` null:
+   * a pinned tunnel refused a start (capacity, pool), which is no failure of the tunnel.
    */
-  fail(tunnel: Tunnel, reason: string, msg: string, why?: Error): void {
+  fail(tunnel: Tunnel, reason: string, kind: TunnelFailure | null, why?: Error): void {
     const { clock, log } = this.deps;
+    if (kind !== null) this.deps.metrics.tunnelFailures.inc(kind);
     tunnel.cancelTimers();
     tunnel.lastError = reason;
     const backoffMs = this.options.restartBackoffMs;
     const cooldownMs = tunnel.pinned ? Math.min(backoffMs * 2 ** tunnel.pinnedFailures++, Math.max(PINNED_RETRY_MAX_MS, backoffMs)) : backoffMs;
     tunnel.cooldownUntil = clock.now() + cooldownMs;
     this.table.change(tunnel, "failed", { why: why ?? new ProxyError("tunnel_start_failed", reason) });
-    log.error(msg, { tunnel: tunnel.hostname, reason, cooldown_ms: cooldownMs });
+    if (kind === null) log.warn("pinned tunnel refused; retrying after its cooldown", { tunnel: tunnel.hostname, reason, cooldown_ms: cooldownMs });
+    else log.error(FAILURE_MESSAGES[kind], { tunnel: tunnel.hostname, reason, cooldown_ms: cooldownMs });
     tunnel.process?.stop();
     for (const holder of [...tunnel.holders]) holder.onTunnelLost(reason);
     tunnel.cooldownTimer = clock.after(cooldownMs, () => this.cooldownEnded(tunnel));
@@ -114,7 +128,7 @@ export class Starts {
    */
   onOutput(tunnel: Tunnel, process: TunnelProcess, signal: OutputSignal): void {
     if (signal.kind === "login_prompt" && tunnel.process === process && isLeasable(tunnel.state)) {
-      this.fail(tunnel, LOGIN_REQUIRED, "tunnel needs login", new ProxyError("tunnel_login_required", LOGIN_REQUIRED));
+      this.fail(tunnel, LOGIN_REQUIRED, "login_required", new ProxyError("tunnel_login_required", LOGIN_REQUIRED));
     }
   }
 
@@ -143,7 +157,7 @@ export class Starts {
     }
     const { maxRestarts, restartBackoffMs } = this.options;
     if (tunnel.attempt >= maxRestarts) {
-      this.fail(tunnel, `crashed ${tunnel.attempt + 1} times in a row (--max-restarts ${maxRestarts})`, "tunnel failed");
+      this.fail(tunnel, `crashed ${tunnel.attempt + 1} times in a row (--max-restarts ${maxRestarts})`, "crash_loop");
       return;
     }
     tunnel.attempt++;

@@ -13,7 +13,7 @@ export type StopReason = "idle" | "evicted" | "admin" | "shutdown";
 export class Stops {
   constructor(
     private readonly table: TunnelTable,
-    private readonly idleTimeoutMs: number,
+    private readonly options: { readonly idleTimeoutMs: number; readonly evictMinIdleMs: number },
     private readonly deps: { readonly clock: Clock; readonly log: Logger; readonly caches: EdgeNotices },
   ) {}
 
@@ -22,7 +22,7 @@ export class Stops {
     tunnel.idleTimer?.cancel();
     tunnel.idleTimer = null;
     if (tunnel.state !== "idle" || tunnel.pinned) return;
-    tunnel.idleTimer = this.deps.clock.after(this.idleTimeoutMs, () => {
+    tunnel.idleTimer = this.deps.clock.after(this.options.idleTimeoutMs, () => {
       tunnel.idleTimer = null;
       void this.decide(tunnel, "idle");
     });
@@ -76,13 +76,15 @@ export class Stops {
   }
 
   /**
-   * Makes room at the cap: stops the least recently used idle, unpinned tunnel; or, when one is already being decided,
-   * waits for that decision. Null when there is nothing to stop.
+   * Makes room at the cap: stops the least recently used idle, unpinned tunnel (none used within --evict-min-idle); or,
+   * when one is already being decided, waits for that decision. Null when there is nothing to stop.
    */
   evictFor(hostname: string): Promise<boolean> | null {
     let victim: Tunnel | undefined;
+    const usedSince = this.deps.clock.now() - this.options.evictMinIdleMs;
     for (const tunnel of this.table.all()) {
       if (tunnel.state !== "idle" || tunnel.pinned || tunnel.decision !== null) continue;
+      if (this.options.evictMinIdleMs > 0 && tunnel.lastUsed > usedSince) continue;
       if (victim === undefined || tunnel.lastUsed < victim.lastUsed) victim = tunnel;
     }
     if (victim === undefined) return this.table.all().find((tunnel) => tunnel.decision !== null)?.decision ?? null;

@@ -13,7 +13,11 @@ import { Starts } from "./starts.ts";
 import { Stops } from "./stops.ts";
 import { TunnelTable } from "./table.ts";
 import { Lease, type Tunnel } from "./tunnel.ts";
-import type { EdgeNotices, LeaseHolder, PortProbe, Spawner, TunnelControl, TunnelInfo, TunnelLease, TunnelProvider, TunnelState } from "./types.ts";
+import type { TunnelProcess } from "./process.ts";
+import { TokenBucket } from "../token-bucket.ts";
+import type {
+  EdgeNotices, LeaseHolder, PortProbe, Spawner, StartResult, TunnelControl, TunnelInfo, TunnelLease, TunnelProvider, TunnelState,
+} from "./types.ts";
 
 export interface SupervisorOptions {
   readonly cloudflaredPath: string;
@@ -23,6 +27,10 @@ export interface SupervisorOptions {
   readonly restartBackoffMs: number;
   readonly maxRestarts: number;
   readonly maxTunnels: number;
+  /** New tunnel processes per second, in bursts of as many (0: unlimited); pinned tunnels and restarts are not refused. */
+  readonly tunnelStartRate: number;
+  /** At the cap, a tunnel used this recently is not evicted for another hostname (0: any idle one may be). */
+  readonly evictMinIdleMs: number;
 }
 
 export interface SupervisorDeps {
@@ -48,10 +56,16 @@ export class Supervisor implements TunnelProvider, TunnelControl {
   private readonly starts: Starts;
   private readonly capacity: Capacity;
 
-  constructor(options: SupervisorOptions, private readonly deps: SupervisorDeps) {
+  private readonly startRate: TokenBucket;
+
+  constructor(
+    private readonly options: SupervisorOptions,
+    private readonly deps: SupervisorDeps,
+  ) {
+    this.startRate = new TokenBucket(options.tunnelStartRate, () => deps.clock.now());
     const caches = deps.caches ?? NO_CACHES;
     this.table = new TunnelTable(deps.clock, deps.log, caches);
-    this.stops = new Stops(this.table, options.idleTimeoutMs, { ...deps, caches });
+    this.stops = new Stops(this.table, options, { ...deps, caches });
     this.capacity = new Capacity(options.maxTunnels, (hostname) => this.stops.evictFor(hostname));
     const launcher = new Launcher(options, deps, this.capacity, {
       onOutput: (tunnel, process, signal) => this.starts.onOutput(tunnel, process, signal),
@@ -102,31 +116,42 @@ export class Supervisor implements TunnelProvider, TunnelControl {
     return this.capacity.used;
   }
 
-  async start(hostname: string, options: { readonly pin?: boolean } = {}): Promise<TunnelInfo> {
+  async start(hostname: string, options: { readonly pin?: boolean } = {}): Promise<StartResult> {
     for (;;) {
       const known = this.table.get(hostname);
-      // Pinned before the cooldown check: a failed pinned tunnel is retried when its cooldown ends.
-      if (options.pin === true && known !== undefined) this.pin(known);
-      const tunnel = this.usable(hostname);
+      // A failed tunnel pinned now is retried when its cooldown ends: that is the answer, not the cooldown.
+      if (options.pin === true && known?.state === "failed" && !this.table.closing) {
+        this.pin(known);
+        return { kind: "pinned_in_cooldown", info: known.info() };
+      }
+      const tunnel = this.usable(hostname, options.pin === true);
       if (options.pin === true) this.pin(tunnel);
-      if (isLeasable(tunnel.state)) return tunnel.info();
+      if (options.pin === false) this.unpin(tunnel);
+      if (isLeasable(tunnel.state)) return { kind: "ready", info: tunnel.info() };
       await this.settled(tunnel);
     }
   }
 
   async stop(hostname: string, options: { readonly force?: boolean } = {}): Promise<"stopped" | "unknown" | "in_use"> {
-    const tunnel = this.table.get(hostname);
+    let tunnel = this.table.get(hostname);
     if (tunnel === undefined) return "unknown";
-    this.unpin(tunnel);
-    if (tunnel.state !== "failed" && tunnel.connections > 0) {
-      if (options.force !== true) return "in_use";
-      for (const holder of [...tunnel.holders]) holder.onTunnelLost("stopped by admin");
+    let process: TunnelProcess | null = null;
+    while (tunnel !== undefined && !isEnding(tunnel)) {
+      this.unpin(tunnel);
+      if (tunnel.state !== "failed" && tunnel.connections > 0) {
+        if (options.force !== true) return "in_use";
+        for (const holder of [...tunnel.holders]) holder.onTunnelLost("stopped by admin");
+      }
+      process = tunnel.process;
+      if (tunnel.state !== "idle" || options.force === true) {
+        this.stops.now(tunnel, "admin");
+        break;
+      }
+      // A decided stop is abandoned when anything happens meanwhile (a lease, a crash): look at the tunnel again.
+      if (await this.stops.decide(tunnel, "admin")) break;
+      tunnel = this.table.get(hostname);
     }
-    if (tunnel.state === "idle" && options.force !== true) {
-      // Abandoned (a lease arrived meanwhile) unless something else is stopping it anyway.
-      if (!(await this.stops.decide(tunnel, "admin")) && !isEnding(tunnel)) return "in_use";
-    } else this.stops.now(tunnel, "admin");
-    if (tunnel.process !== null && !(await tunnel.process.gone())) this.stuck([tunnel.process.pid]);
+    if (process !== null && !(await process.gone())) this.stuck([process.pid]);
     return "stopped";
   }
 
@@ -146,8 +171,11 @@ export class Supervisor implements TunnelProvider, TunnelControl {
     if (stuck.length > 0) this.stuck(stuck);
   }
 
-  /** The tunnel to lease, wait for or start: throws when connections must be refused now. */
-  private usable(hostname: string): Tunnel {
+  /**
+   * The tunnel to lease, wait for or start: throws when connections must be refused now. A new tunnel's process counts
+   * against --tunnel-start-rate; a pinned one is never refused for it.
+   */
+  private usable(hostname: string, pinning = false): Tunnel {
     if (this.table.closing) throw new ProxyError("tunnel_stopping", "the proxy is shutting down");
     let tunnel = this.table.get(hostname);
     if (tunnel?.state === "failed") {
@@ -158,6 +186,10 @@ export class Supervisor implements TunnelProvider, TunnelControl {
       tunnel = this.table.get(hostname);
     }
     if (tunnel === undefined) {
+      if (pinning) this.startRate.takeIfAny();
+      else if (!this.startRate.tryTake()) {
+        throw new ProxyError("tunnel_start_rate", `more new tunnels per second than --tunnel-start-rate ${this.options.tunnelStartRate} allows`);
+      }
       tunnel = this.table.create(hostname);
       void this.starts.begin(tunnel);
     }
@@ -180,10 +212,12 @@ export class Supervisor implements TunnelProvider, TunnelControl {
     this.deps.log.info("tunnel pinned", { tunnel: tunnel.hostname });
   }
 
+  /** Unpinned, an idle tunnel is stopped after --idle-timeout like any other. */
   private unpin(tunnel: Tunnel): void {
     if (!tunnel.pinned) return;
     tunnel.pinned = false;
     this.deps.log.info("tunnel unpinned", { tunnel: tunnel.hostname });
+    this.stops.armIdle(tunnel);
   }
 
   private stuck(pids: readonly number[]): void {

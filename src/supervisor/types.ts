@@ -35,15 +35,18 @@ export interface TunnelProvider {
   runningPort(hostname: string): number | null;
 }
 
+export type StartResult = { readonly kind: "ready" | "pinned_in_cooldown"; readonly info: TunnelInfo };
+
 /** Tunnel control by hand (the admin server's POST and DELETE /tunnels/{hostname}, and --warm). */
 export interface TunnelControl {
   /** The tunnel's object, or null when there is no such tunnel now. */
   info(hostname: string): TunnelInfo | null;
   /**
-   * Starts `hostname` (or joins the start in progress) and resolves with its object once it listens; rejects with the
-   * ProxyError when the start fails (cooldown and capacity included). `pin` keeps it running until stopped by hand.
+   * Starts `hostname` (or joins the start in progress) and resolves once it listens; rejects with the ProxyError when
+   * the start fails (cooldown and capacity included). `pin` true keeps it running until stopped by hand; false unpins
+   * it (it then stops once idle). Pinning a tunnel in its cooldown resolves at once: it is retried when that ends.
    */
-  start(hostname: string, options?: { readonly pin?: boolean }): Promise<TunnelInfo>;
+  start(hostname: string, options?: { readonly pin?: boolean }): Promise<StartResult>;
   /**
    * Unpins and stops `hostname`, resolving once its process has exited. "in_use" while it carries connections, unless
    * `force`, which closes them first; "unknown" when there is no such tunnel.

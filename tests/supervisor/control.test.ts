@@ -15,7 +15,7 @@ describe("info and start", () => {
     await t.clock.advance(1);
     expect(t.supervisor.info(A)).toMatchObject({ hostname: A, state: "starting", pinned: false, port: 20000 });
     await t.clock.advance(100);
-    expect(await started).toMatchObject({ hostname: A, state: "idle", pinned: false, port: 20000, pid: 100, connections: 0 });
+    expect(await started).toMatchObject({ kind: "ready", info: { hostname: A, state: "idle", pinned: false, port: 20000, pid: 100, connections: 0 } });
   });
 
   test("a start joins the one in progress, and the next connection uses it without a second spawn", async () => {
@@ -23,7 +23,7 @@ describe("info and start", () => {
     const first = t.acquire(A);
     const started = t.supervisor.start(A);
     await t.clock.advance(100);
-    expect((await started).port).toBe(20000);
+    expect((await started).info.port).toBe(20000);
     expect((await first).port).toBe(20000);
     expect((await t.acquire(A)).port).toBe(20000);
     expect(t.spawner.children).toHaveLength(1);
@@ -48,7 +48,7 @@ describe("pinned tunnels", () => {
     const t = setup({ maxTunnels: 1, idleTimeoutMs: 1000 });
     const started = t.supervisor.start(A, { pin: true });
     await t.clock.advance(100);
-    expect(await started).toMatchObject({ state: "idle", pinned: true });
+    expect((await started).info).toMatchObject({ state: "idle", pinned: true });
     expect(t.supervisor.pinnedCount()).toBe(1);
     expect(t.logged("tunnel pinned")).toEqual([expect.objectContaining({ tunnel: A })]);
     (await t.acquire(A)).release();
@@ -62,7 +62,7 @@ describe("pinned tunnels", () => {
     const t = setup({ idleTimeoutMs: 1000 });
     (await t.ready(A)).release();
     await t.clock.advance(500);
-    expect(await t.supervisor.start(A, { pin: true })).toMatchObject({ pinned: true });
+    expect((await t.supervisor.start(A, { pin: true })).info).toMatchObject({ pinned: true });
     await t.clock.advance(5000);
     expect(t.spawner.alive).toHaveLength(1);
   });

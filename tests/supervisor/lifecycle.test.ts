@@ -57,7 +57,7 @@ describe("slots and ports belong to the process", () => {
     expect(t.state("cft-a.example.test")?.state).toBe("stopping");
     expect(t.pool.available).toBe(9);
     expect(t.supervisor.running).toBe(1);
-    await t.clock.advance(2000);
+    await t.clock.advance(5000);
     expect(child.signals).toEqual(["SIGTERM", "SIGKILL"]);
     child.exit({ code: null, signal: "SIGKILL" });
     await t.clock.advance(1);
@@ -106,7 +106,7 @@ describe("every wait ends", () => {
     expect(t.probe.listening.has(child.port)).toBe(true);
     expect(waiting).toMatchObject({ status: "resolved", value: "tunnel_stopping" });
     expect(t.state("cft-a.example.test")?.state).toBe("stopping");
-    await t.clock.advance(2000);
+    await t.clock.advance(5000);
     child.exit({ code: null, signal: "SIGKILL" });
     await t.clock.advance(1);
     expect(stopped.status).toBe("resolved");
@@ -119,7 +119,7 @@ describe("every wait ends", () => {
     await t.ready("cft-a.example.test");
     const child = deaf(t.spawner.children[0]);
     const stopped = observe(t.supervisor.stopAll());
-    await t.clock.advance(2999);
+    await t.clock.advance(5999);
     expect(stopped.status).toBe("pending");
     await t.clock.advance(1);
     expect(stopped.status).toBe("resolved");
@@ -133,7 +133,7 @@ describe("every wait ends", () => {
     deaf(t.spawner.children[0]);
     await t.clock.advance(1000);
     const waiting = observe(errorCode(t.acquire("cft-a.example.test")));
-    await t.clock.advance(3000);
+    await t.clock.advance(6000);
     expect(waiting).toMatchObject({ status: "resolved", value: "tunnel_stopping" });
   });
 

@@ -56,6 +56,8 @@ export function realSupervisor(options: Partial<SupervisorOptions> = {}) {
       startupTimeoutMs: 5000,
       restartBackoffMs: 100,
       maxRestarts: 3,
+      tunnelStartRate: 0,
+      evictMinIdleMs: 0,
       maxTunnels: end - start + 1,
       ...options,
     },

@@ -214,7 +214,7 @@ describe("capacity", () => {
 });
 
 describe("stopAll", () => {
-  test("SIGTERM to every child, SIGKILL after 2 s for one that ignores it, then nothing runs", async () => {
+  test("SIGTERM to every child, SIGKILL after 5 s for one that ignores it, then nothing runs", async () => {
     const t = setup();
     await t.ready("cft-a.example.test");
     await t.ready("cft-b.example.test");
@@ -229,7 +229,9 @@ describe("stopAll", () => {
       if (signal === "SIGKILL") this.exit({ code: null, signal });
     };
     const stopped = t.supervisor.stopAll();
-    await t.clock.advance(2000);
+    await t.clock.advance(4999);
+    expect(stubborn.signals).toEqual(["SIGTERM"]);
+    await t.clock.advance(1);
     await stopped;
     expect(stubborn.signals).toEqual(["SIGTERM", "SIGKILL"]);
     expect(t.spawner.alive).toHaveLength(0);

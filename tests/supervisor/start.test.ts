@@ -112,7 +112,7 @@ describe("start", () => {
     await t.clock.advance(500);
     expect(await lease).toBe("tunnel_start_failed");
     expect(t.spawner.children[0]?.signals).toEqual(["SIGTERM"]);
-    await t.clock.advance(2000);
+    await t.clock.advance(5000);
     expect(t.spawner.children[0]?.signals).toEqual(["SIGTERM", "SIGKILL"]);
     expect(t.spawner.alive).toHaveLength(0);
     expect(t.pool.available).toBe(10);
