@@ -7,6 +7,7 @@ import type { ListenAddress } from "../config/listen.ts";
 import { isValidHostname } from "../protocol/hostname.ts";
 import { isProxyError } from "../errors.ts";
 import type { TunnelControl, TunnelInfo } from "../supervisor/types.ts";
+import { statusRoute } from "./status-page.ts";
 
 export interface AdminSources {
   /** The exposition text; with edge workers it gathers their counters first. */
@@ -18,6 +19,8 @@ export interface AdminSources {
   readonly token: string | null;
   /** Whether the admin server is bound to a loopback address: without a token, only then may it start and stop tunnels. */
   readonly loopback: boolean;
+  /** The document of GET /status, which the status page at GET / shows; without it both paths are 404. */
+  readonly status?: () => Promise<unknown>;
 }
 
 const TUNNEL_PATH = "/tunnels/";
@@ -100,6 +103,10 @@ export async function handleAdmin(request: Request, sources: AdminSources): Prom
       return sources.draining() ? new Response("draining\n", { status: 503 }) : new Response("ok\n");
     case "/tunnels":
       return Response.json(sources.tunnels());
+    case "/":
+    case "/status":
+      if (sources.status === undefined) return new Response("not found\n", { status: 404 });
+      return statusRoute(url.pathname, sources.status);
     default:
       return new Response("not found\n", { status: 404 });
   }
