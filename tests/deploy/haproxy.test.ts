@@ -2,7 +2,7 @@
 // replaced) its health checks pass, clients are spread round robin with their real address in a PROXY v2 header,
 // and a client arriving while one proxy drains is served by the other.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
@@ -102,6 +102,7 @@ describe.skipIf(haproxy === null)("HAProxy in front of two proxies", () => {
   let proxies: ProxyProcess[];
   let balancer: ReturnType<typeof Bun.spawn>;
   let front: number;
+  let dir: string;
   let socket: string;
 
   beforeAll(async () => {
@@ -109,7 +110,7 @@ describe.skipIf(haproxy === null)("HAProxy in front of two proxies", () => {
     unwrapper = proxyV2Unwrapper(backend.port);
     const env = { FAKE_CF_MODE: "forward", FAKE_CF_FORWARD: `127.0.0.1:${unwrapper.port}` };
     proxies = await Promise.all([0, 1].map(() => startProxy(["--trusted-proxies", "127.0.0.1"], env)));
-    const dir = mkdtempSync(join(tmpdir(), "ttp-haproxy-"));
+    dir = mkdtempSync(join(tmpdir(), "ttp-haproxy-"));
     socket = join(dir, "admin.sock");
     front = freePort();
     writeFileSync(join(dir, "haproxy.cfg"), testConfig(front, proxies.map((p) => p.port), socket));
@@ -121,6 +122,7 @@ describe.skipIf(haproxy === null)("HAProxy in front of two proxies", () => {
     await Promise.all((proxies ?? []).map((p) => p.stop()));
     unwrapper?.close();
     backend?.close();
+    if (dir !== undefined) rmSync(dir, { recursive: true });
   });
 
   test("health checks pass, clients go round robin, each proxy sees the client; a draining proxy's share goes to the other", async () => {

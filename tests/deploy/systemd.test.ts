@@ -2,7 +2,7 @@
 // blue/green upgrade: green starts beside blue on the same address, its ExecStartPost returns once it answers, blue
 // drains and exits 0 while green serves.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, portRange, proxyCommand, startProxy } from "../helpers/proxy-process.ts";
@@ -29,7 +29,9 @@ describe.skipIf(analyze === null)("systemd-analyze verify", () => {
   for (const [file, unit] of [["tcp-tunnel-proxy.service", "tcp-tunnel-proxy.service"], ["tcp-tunnel-proxy@.service", "tcp-tunnel-proxy@blue.service"]]) {
     test(`${unit}: valid, and not one warning (verify exits 0 on unknown keys and bad values)`, async () => {
       const dir = unitCopy(file as string);
-      expect(await run([analyze as string, "verify", "--man=no", join(dir, unit as string)])).toEqual({ code: 0, out: "" });
+      const result = await run([analyze as string, "verify", "--man=no", join(dir, unit as string)]);
+      rmSync(dir, { recursive: true });
+      expect(result).toEqual({ code: 0, out: "" });
     });
   }
 });

@@ -1,7 +1,7 @@
 // The status page at GET / in headless Chromium against the real binary: it renders /status, its buttons drive the
 // tunnel API (pin, a refused stop, force), API errors show as text, and with a token file it asks for the token.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, startProxy, type ProxyProcess } from "../helpers/proxy-process.ts";
@@ -87,10 +87,12 @@ describe.skipIf(unavailable !== null)("the status page in headless Chromium", ()
   });
 
   test("with --admin-token-file it asks for the token, asks again after a 401, and sends it as a bearer token", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "ttp-token-")), "token");
+    const dir = mkdtempSync(join(tmpdir(), "ttp-token-"));
+    const file = join(dir, "token");
     writeFileSync(file, "page-token-42\n");
     const tunnel = `cft-t-${unique()}.page.test`;
     const proxy = await startProxy(["--metrics-listen", "127.0.0.1:0", "--admin-token-file", file]);
+    rmSync(dir, { recursive: true });
     const started = await fetch(`http://127.0.0.1:${proxy.adminPort}/tunnels/${tunnel}`, { method: "POST", headers: { authorization: "Bearer page-token-42" } });
     expect(started.status).toBe(200);
     const page: Page = await browser.newPage();
