@@ -110,7 +110,7 @@ describe.skipIf(haproxy === null)("HAProxy in front of two proxies", () => {
     unwrapper = proxyV2Unwrapper(backend.port);
     const env = { FAKE_CF_MODE: "forward", FAKE_CF_FORWARD: `127.0.0.1:${unwrapper.port}` };
     proxies = await Promise.all([0, 1].map(() => startProxy(["--trusted-proxies", "127.0.0.1"], env)));
-    dir = mkdtempSync(join(tmpdir(), "ttp-haproxy-"));
+    dir = mkdtempSync(join(tmpdir(), "ttp-deploy-haproxy-"));
     socket = join(dir, "admin.sock");
     front = freePort();
     writeFileSync(join(dir, "haproxy.cfg"), testConfig(front, proxies.map((p) => p.port), socket));

@@ -20,7 +20,7 @@ const curl = tool("curl", "curl");
 function unitCopy(file: string): string {
   const text = readFileSync(resolve(DIR, file), "utf8");
   expect(text).toContain(`ExecStart=${INSTALLED}`);
-  const dir = mkdtempSync(join(tmpdir(), "ttp-units-"));
+  const dir = mkdtempSync(join(tmpdir(), "ttp-deploy-units-"));
   writeFileSync(join(dir, file), text.replaceAll(INSTALLED, proxyCommand()[0] as string));
   return dir;
 }
