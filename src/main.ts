@@ -10,6 +10,7 @@ import { after, realClock } from "./clock.ts";
 import { createLogger } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
 import { isLoopbackHost, startAdmin } from "./ops/admin.ts";
+import { StatusReporter, controlMode, defaultNodeId, outcomeTotals } from "./ops/status.ts";
 import { EdgeHub } from "./edge/hub.ts";
 import { EdgeListener } from "./edge/listener.ts";
 import { CancelRouter, type ReceivedCancel } from "./edge/cancel-router.ts";
@@ -101,13 +102,28 @@ async function main(): Promise<number> {
     log.info("listening", { listen: config.listen.text, port, workers: config.workers });
     if (config.metricsListen !== null) {
       binding = config.metricsListen.text;
+      const loopback = isLoopbackHost(config.metricsListen.host);
+      const status = new StatusReporter({
+        version: VERSION,
+        nodeId: defaultNodeId(port),
+        workers: config.workers,
+        control: controlMode(config.adminToken, loopback),
+        clock: realClock,
+        draining: () => draining,
+        edgesUp: () => (draining ? 0 : config.workers),
+        connections: () => total.value,
+        outcomes: async () => outcomeTotals(metrics, await (hub?.snapshots() ?? [])),
+        tunnels: () => supervisor.list(),
+      });
+      status.start();
       admin = startAdmin(config.metricsListen, {
         metrics: { render: async () => metrics.render(await (hub?.snapshots() ?? [])) },
         tunnels: () => supervisor.list(),
         control: supervisor,
         draining: () => draining,
         token: config.adminToken,
-        loopback: isLoopbackHost(config.metricsListen.host),
+        loopback,
+        status: () => status.read(),
       }, config.reusePort);
       log.info("admin listening", { listen: binding, port: admin.port });
     }

@@ -1,5 +1,5 @@
-// The admin HTTP server on --metrics-listen: /metrics, /healthz, /tunnels, and tunnel control (GET, POST, DELETE
-// /tunnels/{hostname}) behind the guards of admin-guard.ts; never on the proxy's own port.
+// The admin HTTP server on --metrics-listen: the status page (/ and /status), /metrics, /healthz, /tunnels, and tunnel
+// control (GET, POST, DELETE /tunnels/{hostname}) behind the guards of admin-guard.ts; never on the proxy's own port.
 import type { Server } from "bun";
 import type { ListenAddress } from "../config/listen.ts";
 import { isAllowed, isValidHostname } from "../protocol/hostname.ts";
@@ -7,6 +7,7 @@ import { isProxyError } from "../errors.ts";
 import type { TunnelControl, TunnelInfo } from "../supervisor/types.ts";
 import { refuseControl, refuseHost, type GuardConfig, type Refusal } from "./admin-guard.ts";
 import type { Logger } from "./log.ts";
+import { statusRoute } from "./status-page.ts";
 
 export { isLoopbackHost } from "./admin-guard.ts";
 
@@ -20,6 +21,8 @@ export interface AdminSources extends GuardConfig {
   /** --allow-sni-suffix: tunnel hostnames tunnel control may start (empty: any). */
   readonly allowSniSuffix: readonly string[];
   readonly log: Logger;
+  /** The document of GET /status, which the status page at GET / shows; without it both paths are 404. */
+  readonly status?: () => Promise<unknown>;
 }
 
 const TUNNEL_PATH = "/tunnels/";
@@ -100,6 +103,10 @@ export async function handleAdmin(request: Request, sources: AdminSources, peer?
     }
     case "/tunnels":
       return Response.json(sources.tunnels());
+    case "/":
+    case "/status":
+      if (sources.status === undefined) return new Response("not found\n", { status: 404 });
+      return statusRoute(url.pathname, sources.status);
     default:
       return new Response("not found\n", { status: 404 });
   }
