@@ -1,0 +1,14 @@
+// A fleet member in a process of its own, for tests that kill it: `bun member-process.ts URL NAME NODE TTL_MS REFRESH_MS`.
+import { Fleet } from "../../src/fleet/fleet.ts";
+import { createLogger } from "../../src/ops/log.ts";
+
+const [url, name, nodeId, ttl, refresh] = process.argv.slice(2) as [string, string, string, string, string];
+const fleet = new Fleet(
+  { url, name, nodeId, version: "9.9.9", listen: "127.0.0.1:0", startedAt: Date.now(), memberTtlMs: Number(ttl), refreshMs: Number(refresh) },
+  {
+    log: createLogger({ format: "json", level: "info" }),
+    tunnels: () => [{ hostname: "cft-db.example", state: "ready", pinned: false, connections: 1 }],
+    route: async () => "unroutable",
+  },
+);
+fleet.start();
