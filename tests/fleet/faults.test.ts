@@ -111,6 +111,8 @@ describe.skipIf(unavailable !== null)("fleet faults with a real redis-server", (
     expect(listing.ms).toBeGreaterThanOrEqual(990);
     expect(listing.ms).toBeLessThan(1500);
     expect(stopping.ms).toBeLessThan(1500);
+    // A call that timed out means a frozen server: the connections are dropped then, not at the next heartbeat.
+    expect(a.fleet.up).toBe(false);
     // The idle member made no call: its heartbeat notices the frozen server.
     await eventually(() => a.fleet.up || idle.fleet.up, (up) => !up, 3000 - (performance.now() - paused));
     // The 64 publishes waiting when the connection was dropped are given up, not queued for later.
