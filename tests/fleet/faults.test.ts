@@ -107,8 +107,8 @@ describe.skipIf(unavailable !== null)("fleet faults with a real redis-server", (
     expect(refused.map((l) => l.fields.reason)).toEqual(Array(36).fill("too many waiting"));
     const [listing, stopping] = await Promise.all([timed(a.fleet.members()), timed(b.fleet.stop())]);
     expect(listing.rejected).toBe(true);
-    // Timers never fire early: at least the 1 s bound, so the call did reach the frozen server.
-    expect(listing.ms).toBeGreaterThanOrEqual(990);
+    // It waited for the frozen server (about the 1 s bound) rather than being refused as not connected.
+    expect(listing.ms).toBeGreaterThanOrEqual(900);
     expect(listing.ms).toBeLessThan(1500);
     expect(stopping.ms).toBeLessThan(1500);
     // A call that timed out means a frozen server: the connections are dropped then, not at the next heartbeat.
