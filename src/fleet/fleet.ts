@@ -143,6 +143,7 @@ export class Fleet {
       await this.#roster.write(record, this.options.memberTtlMs ?? MEMBER_TTL_MS, this.#clock.now());
       this.#memberCount = (await this.#roster.read()).length;
     } catch (error) {
+      if (this.#stopping !== null) return;
       this.deps.log.debug("fleet record not refreshed", { error: error instanceof Error ? error.message : String(error) });
     }
   }
