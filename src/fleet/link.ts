@@ -25,8 +25,9 @@ const HEARTBEAT_MS = 1000;
  * - A subscribed connection answers PING; it cannot send other commands, hence two connections. duplicate() would
  *   copy the options but neither the onclose handler nor the subscriptions, so both are simply built from the URL.
  * - An exception thrown by a subscription listener surfaces as an uncaught error, so the listener catches.
- * - An authentication failure is reported as "Connection closed", like a refused connection; errors never quote
- *   the URL, but they are scrubbed of the password before being logged anyway.
+ * - An authentication failure, and with rediss:// a certificate the process does not trust (NODE_EXTRA_CA_CERTS adds
+ *   a CA), are reported as "Connection closed", like a refused connection. Errors never quoted the URL; they are
+ *   scrubbed of the password before being logged anyway.
  */
 const CLIENT_OPTIONS: RedisOptions = {
   autoReconnect: false,
