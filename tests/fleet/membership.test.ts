@@ -118,6 +118,9 @@ describe.skipIf(unavailable !== null)("fleet membership through a real redis-ser
     expect(b.routed.map(pidOf)).toEqual([31]);
     await b.fleet.stop();
     expect(await nodeIds(a)).toEqual([a.nodeId]);
+    // A heartbeat has run under the user too (the subscribed connection's last command is a PING).
+    const pinged = (list: string) => list.split("\n").some((line) => line.includes(`user=user-${name}`) && line.includes(" sub=1 ") && line.includes(" cmd=ping "));
+    await eventually(() => admin.send("CLIENT", ["LIST"]) as Promise<string>, pinged, 3000);
     // Nothing the module did was refused, and the user really is confined.
     expect(await admin.send("ACL", ["LOG"])).toEqual([]);
     const confined = new RedisClient(url);
