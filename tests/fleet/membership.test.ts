@@ -132,5 +132,6 @@ describe.skipIf(unavailable !== null)("fleet membership through a real redis-ser
     const everything = [...a.lines, ...b.lines].map((line) => JSON.stringify(line)).join("\n");
     expect(everything).not.toContain(password);
     expect(everything).toContain("redis://***:***@127.0.0.1");
+    await a.fleet.stop();
   });
 });
