@@ -3,7 +3,6 @@ import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from
 import { cloudflaredArgs, fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
 import { readTokenFile } from "./token-file.ts";
 import { serviceTokenConfigured } from "./secrets.ts";
-import type { RedisUrl } from "./redis-url.ts";
 import type { SniAllowlist } from "./values.ts";
 import { isAllowed, normaliseSuffixes } from "../protocol/hostname.ts";
 import { ProxyError } from "../errors.ts";
@@ -54,8 +53,8 @@ export interface Config {
   readonly evictMinIdleMs: number;
   /** Whether a trusted PROXY header is passed on to the tunnel (else it is identity only). */
   readonly proxyReplay: boolean;
-  /** The fleet's Redis server; null without --fleet-redis. Its text holds the password: log `redactUrl`. */
-  readonly fleetRedis: RedisUrl | null;
+  /** The fleet's Redis URL; null without --fleet-redis. It may hold a password: log `redactUrl(fleetRedis)`. */
+  readonly fleetRedis: string | null;
   readonly fleetName: string;
   /** --node-id; null: `<hostname>:<listen port>`, known once the listener is bound. */
   readonly nodeId: string | null;
@@ -176,7 +175,7 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     tunnelStartRate: values.tunnelStartRate as number,
     evictMinIdleMs: values.evictMinIdle as number,
     proxyReplay: values.proxyReplay === "on",
-    fleetRedis: values.fleetRedis as RedisUrl | null,
+    fleetRedis: values.fleetRedis as string | null,
     fleetName: values.fleetName as string,
     nodeId: (values.nodeId as string | undefined) ?? null,
   };

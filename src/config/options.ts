@@ -2,7 +2,7 @@
 import * as v from "valibot";
 import { parseListenAddress, type ListenAddress } from "./listen.ts";
 import { isValidTemplate } from "../protocol/hostname.ts";
-import { parseRedisUrl, redactUrl } from "./redis-url.ts";
+import { isFleetToken, isNodeId, parseFleetUrl, redactUrl } from "./fleet-url.ts";
 import {
   count, duration, firstInvalidHostname, flagSwitch, hostnameList, oneOf, parseAllowlist, parseRange, parseTrusted, parsed,
   positiveDuration, type Schema, type TrustedProxies,
@@ -31,8 +31,11 @@ function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
   return spec;
 }
 
-const FLEET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const NODE_ID = /^[\x21-\x7e]{1,128}$/;
+function urlProblem(text: string): string {
+  const check = parseFleetUrl(text);
+  return "problem" in check ? check.problem : "";
+}
+
 const WARM_EXPECTED = "comma-separated tunnel hostnames like cft-db-1.example.com";
 
 export const OPTIONS = {
@@ -135,15 +138,14 @@ export const OPTIONS = {
     expected: "on or off", schema: oneOf(["on", "off"]) }),
   fleetRedis: option({ flag: "fleet-redis", env: "FLEET_REDIS_URL", fallback: "", metavar: "URL",
     help: "join a fleet of proxies through this Redis/Valkey server: redis[s]://[user:password@]host[:port][/db] (default: off)",
-    expected: "a URL like redis://host:6379 or rediss://user:password@host:6380/0",
-    schema: parsed((text) => (text === "" ? null : parseRedisUrl(text) ?? undefined)), shown: redactUrl }),
+    expected: (text) => `a URL like redis://host:6379 or rediss://user:password@host:6380/0 (${urlProblem(text)})`,
+    schema: parsed((text) => (text === "" ? null : "ok" in parseFleetUrl(text) ? text : undefined)), shown: redactUrl }),
   fleetName: option({ flag: "fleet-name", env: "FLEET_NAME", fallback: "tcp-tunnel-proxy", metavar: "NAME",
     help: "prefix of every fleet key and channel, so fleets can share a server",
-    expected: "1-64 characters of letters, digits, '.', '_' and '-', starting with a letter or digit",
-    schema: parsed((text) => (FLEET_NAME.test(text) ? text : undefined)) }),
+    expected: "1-64 letters, digits, '.', '_' or '-'", schema: parsed((text) => (isFleetToken(text) ? text : undefined)) }),
   nodeId: option({ flag: "node-id", env: "NODE_ID", fallback: undefined, metavar: "ID",
     help: "this proxy's name in the fleet and the status page (default: <hostname>:<listen port>)",
-    expected: "1-128 visible characters without spaces", schema: parsed((text) => (NODE_ID.test(text) ? text : undefined)) }),
+    expected: "1-128 letters, digits, '.', '_', '-' or ':'", schema: parsed((text) => (isNodeId(text) ? text : undefined)) }),
 } as const;
 
 export type OptionKey = keyof typeof OPTIONS;

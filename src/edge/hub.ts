@@ -1,20 +1,23 @@
-// The main thread's side of the edge workers (DESIGN §5): starts them, answers their lease, limit and cancel
-// questions from the one supervisor and the one per-address count, and is the EdgeNotices the supervisor offers
-// ready tunnels to and withdraws them from before it stops one.
+// The main thread's side of the edge workers: starts them and restarts one that dies (with backoff), answers their
+// lease, limit and cancel questions from the one supervisor and the one per-address count, and is how the supervisor
+// offers ready tunnels to their caches, withdraws them before a stop, and announces a tunnel process's exit.
 import { Worker } from "node:worker_threads";
 import { isProxyError } from "../errors.ts";
 import { runningTargets, type RecentTunnel } from "./clients.ts";
 import type { AddressCounts, SharedCounter } from "./limits.ts";
 import type { CancelRoute, ReceivedCancel } from "./cancel-router.ts";
-import type { ToMain, ToWorker, WorkerSetup } from "./messages.ts";
+import { Link, Rounds } from "./hub-link.ts";
+import type { ToMain, WorkerSetup } from "./messages.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../ops/log.ts";
 import type { MetricsSnapshot } from "../ops/metrics.ts";
-import type { EdgeNotices, TunnelLease, TunnelProvider } from "../supervisor/types.ts";
+import type { EdgeNotices, TunnelProvider } from "../supervisor/types.ts";
 
 export interface HubDeps {
   readonly config: Config;
   readonly tunnels: TunnelProvider;
+  /** The tunnels that listen now, offered to a worker that (re)starts. */
+  readonly ready: () => readonly (readonly [hostname: string, port: number])[];
   readonly perAddress: AddressCounts;
   readonly total: SharedCounter;
   readonly log: Logger;
@@ -24,86 +27,91 @@ export interface HubDeps {
   readonly recentHere: (address: string) => RecentTunnel[];
   /** The module that runs a worker when loaded off the main thread (the program's entry point). */
   readonly entry: URL;
+  /** Test fault injection: each worker's first incarnation throws this long after it listens. */
+  readonly crashWorkerAfterMs?: number;
 }
 
-/** One worker and the leases the supervisor holds for its connections. */
-class Link {
-  readonly leases = new Map<number, TunnelLease>();
-  drained: Promise<void> | null = null;
-
-  constructor(
-    readonly index: number,
-    readonly worker: Worker,
-  ) {}
-
-  post(message: ToWorker): void {
-    this.worker.postMessage(message);
-  }
-}
-
-/** A question put to every worker: done when each has answered, has exited, or the deadline has passed. */
-type Round = { waiting: Set<Link>; items: unknown[]; done: (items: unknown[]) => void; timer: ReturnType<typeof setTimeout> };
-
-/** A worker that has not answered by then is stuck (a bug); a scrape, a cancel or a stop goes on without it. */
-const ROUND_DEADLINE_MS = 2000;
+/** A dead worker is restarted after this, doubling with each death in a row up to RESTART_MAX_MS. */
+const RESTART_FIRST_MS = 100;
+const RESTART_MAX_MS = 5000;
+/** A worker that ran this long before it died starts the backoff afresh. */
+const HEALTHY_RUN_MS = 60_000;
 
 export class EdgeHub implements EdgeNotices {
-  private readonly links: Link[] = [];
-  private readonly rounds = new Map<number, Round>();
-  private nextSeq = 0;
-  private terminating = false;
+  private readonly links = new Map<number, Link>();
+  private readonly rounds: Rounds;
+  /** Counters of workers that died, kept so /metrics never goes backwards. */
+  private readonly retired: MetricsSnapshot[] = [];
+  private readonly deathsInARow = new Map<number, number>();
+  private readonly restarts = new Map<number, ReturnType<typeof setTimeout>>();
+  private port = 0;
+  private stopping = false;
 
-  constructor(private readonly deps: HubDeps) {}
+  constructor(private readonly deps: HubDeps) {
+    this.rounds = new Rounds((question, missing) => deps.log.error("bug: edge workers did not answer", { question, missing }));
+  }
 
   /** Starts workers 1..N-1 on `port`; resolves once each listens, rejects with the reason one could not. */
   async start(port: number): Promise<void> {
-    const { config } = this.deps;
-    const { adminToken: _secret, ...shared } = config;
-    const started: Promise<void>[] = [];
-    for (let index = 1; index < config.workers; index++) {
-      const setup: WorkerSetup = { config: shared, index, total: this.deps.total.buffer, port };
-      const link = new Link(index, new Worker(this.deps.entry, { workerData: setup }));
-      this.links.push(link);
-      started.push(new Promise((resolve, reject) => {
-        link.worker.on("message", (message: ToMain) => {
-          if (message.t === "listening") resolve();
-          else if (message.t === "bindFailed") reject(new Error(message.reason));
-          else this.onMessage(link, message);
-        });
-        link.worker.on("error", (error) => reject(error));
-      }));
-      link.worker.on("exit", () => this.onExit(link));
-    }
-    await Promise.all(started);
+    this.port = port;
+    await Promise.all(Array.from({ length: this.deps.config.workers - 1 }, (_, i) => this.spawn(i + 1, 0)));
+  }
+
+  /** Worker threads accepting clients now. */
+  get listening(): number {
+    return [...this.links.values()].filter((link) => link.listening).length;
+  }
+
+  private spawn(index: number, generation: number): Promise<void> {
+    const { adminToken: _secret, ...shared } = this.deps.config;
+    const crashAfterMs = generation === 0 ? this.deps.crashWorkerAfterMs : undefined;
+    const setup: WorkerSetup = { config: shared, index, total: this.deps.total.buffer, port: this.port, ...(crashAfterMs === undefined ? {} : { crashAfterMs }) };
+    const link = new Link(index, new Worker(this.deps.entry, { workerData: setup }));
+    this.links.set(index, link);
+    link.worker.on("exit", (code) => this.onExit(link, code));
+    return new Promise((resolve, reject) => {
+      link.worker.on("message", (message: ToMain) => {
+        if (message.t === "listening") {
+          link.listening = true;
+          for (const [hostname, port] of this.deps.ready()) link.post({ t: "offer", hostname, port });
+          resolve();
+        } else if (message.t === "bindFailed") reject(new Error(message.reason));
+        else this.onMessage(link, message);
+      });
+      link.worker.on("error", (error) => reject(error));
+    });
   }
 
   offer(hostname: string, port: number): void {
-    for (const link of this.links) link.post({ t: "offer", hostname, port });
-  }
-
-  exited(hostname: string, reason: string): void {
-    for (const link of this.links) link.post({ t: "exited", hostname, reason });
+    for (const link of this.links.values()) link.post({ t: "offer", hostname, port });
   }
 
   withdraw(hostname: string): Promise<void> {
-    return this.ask((seq) => ({ t: "withdraw", hostname, seq })).then(() => undefined);
+    return this.rounds.ask([...this.links.values()], (seq) => ({ t: "withdraw", hostname, seq })).then(() => undefined);
+  }
+
+  exited(hostname: string, reason: string): void {
+    for (const link of this.links.values()) link.post({ t: "exited", hostname, reason });
   }
 
   /** Cancel affinity across every edge: the client's tunnels from all registries, newest first, running ones only. */
   async cancelTargets(address: string): Promise<number[]> {
-    const theirs = (await this.ask((q) => ({ t: "recent?", q, address }))) as RecentTunnel[][];
+    const theirs = (await this.rounds.ask([...this.links.values()], (q) => ({ t: "recent?", q, address }))) as RecentTunnel[][];
     const merged = [...this.deps.recentHere(address), ...theirs.flat()].sort((a, b) => b.at - a.at);
     return runningTargets(merged, this.deps.tunnels, this.deps.config.cancelFanout);
   }
 
-  /** Every worker's counters, for /metrics. */
-  snapshots(): Promise<MetricsSnapshot[]> {
-    return this.ask((q) => ({ t: "metrics?", q })) as Promise<MetricsSnapshot[]>;
+  /** Every worker's counters, for /metrics, the ones of workers that died included. */
+  async snapshots(): Promise<MetricsSnapshot[]> {
+    const live = (await this.rounds.ask([...this.links.values()], (q) => ({ t: "metrics?", q }))) as MetricsSnapshot[];
+    return [...live, ...this.retired];
   }
 
-  /** Workers stop accepting and resolve once their connections are gone. */
+  /** Workers stop accepting and resolve once their connections are gone; none is restarted from now on. */
   drain(): Promise<void> {
-    return Promise.all(this.links.map((link) => (link.drained ??= new Promise<void>((resolve) => {
+    this.stopping = true;
+    for (const timer of this.restarts.values()) clearTimeout(timer);
+    return Promise.all([...this.links.values()].map((link) => (link.drained ??= new Promise<void>((resolve) => {
       link.worker.on("message", (message: ToMain) => message.t === "drained" && resolve());
       link.worker.once("exit", () => resolve());
       link.post({ t: "drain" });
@@ -111,41 +119,13 @@ export class EdgeHub implements EdgeNotices {
   }
 
   closeAll(reason: string): void {
-    for (const link of this.links) link.post({ t: "closeAll", reason });
+    for (const link of this.links.values()) link.post({ t: "closeAll", reason });
   }
 
   async terminate(): Promise<void> {
-    this.terminating = true;
-    await Promise.all(this.links.map((link) => link.worker.terminate()));
-  }
-
-  private ask(question: (q: number) => ToWorker): Promise<unknown[]> {
-    if (this.links.length === 0) return Promise.resolve([]);
-    const q = ++this.nextSeq;
-    return new Promise((done) => {
-      const timer = setTimeout(() => {
-        this.deps.log.error("bug: edge workers did not answer", { question: question(q).t, missing: this.rounds.get(q)?.waiting.size });
-        this.finish(q);
-      }, ROUND_DEADLINE_MS);
-      this.rounds.set(q, { waiting: new Set(this.links), items: [], done, timer });
-      for (const link of this.links) link.post(question(q));
-    });
-  }
-
-  /** `link`'s answer to round `q` (none when it exited). */
-  private answer(q: number, link: Link, item?: unknown): void {
-    const round = this.rounds.get(q);
-    if (round === undefined || !round.waiting.delete(link)) return;
-    if (item !== undefined) round.items.push(item);
-    if (round.waiting.size === 0) this.finish(q);
-  }
-
-  private finish(q: number): void {
-    const round = this.rounds.get(q);
-    if (round === undefined) return;
-    this.rounds.delete(q);
-    clearTimeout(round.timer);
-    round.done(round.items);
+    this.stopping = true;
+    for (const timer of this.restarts.values()) clearTimeout(timer);
+    await Promise.all([...this.links.values()].map((link) => link.worker.terminate()));
   }
 
   private onMessage(link: Link, message: ToMain): void {
@@ -159,7 +139,7 @@ export class EdgeHub implements EdgeNotices {
         link.leases.delete(message.id);
         return;
       case "withdrawn":
-        return this.answer(message.seq, link);
+        return this.rounds.answer(message.seq, link);
       case "admit":
         return link.post({ t: "verdict", id: message.id, allowed: this.deps.perAddress.admit(message.id, message.address) });
       case "forget":
@@ -167,9 +147,12 @@ export class EdgeHub implements EdgeNotices {
       case "cancel":
         return void this.deps.routeCancel(message.cancel).then((route) => link.post({ t: "cancelRoute", q: message.q, route }));
       case "recent":
-        return this.answer(message.q, link, message.tunnels);
+        return this.rounds.answer(message.q, link, message.tunnels);
       case "metrics":
-        return this.answer(message.q, link, message.snapshot);
+        return this.rounds.answer(message.q, link, message.snapshot);
+      case "dying":
+        this.retired.push(message.snapshot);
+        return this.deps.log.error("bug: edge worker failed", { worker: link.index, error: message.error });
       default:
         return;
     }
@@ -182,7 +165,7 @@ export class EdgeHub implements EdgeNotices {
   private acquire(link: Link, id: number, hostname: string): void {
     this.deps.tunnels.acquire(hostname, this.holder(link, id)).then(
       (lease) => {
-        if (!this.links.includes(link)) return lease.release();
+        if (this.links.get(link.index) !== link) return lease.release();
         link.leases.set(id, lease);
         link.post({ t: "leased", id, port: lease.port });
       },
@@ -201,15 +184,30 @@ export class EdgeHub implements EdgeNotices {
     link.post({ t: "lost", id, reason: `tunnel ${hostname} stopped as the connection leased it` });
   }
 
-  /** A worker that exits gives back everything its connections held (it only exits on its own if it crashed). */
-  private onExit(link: Link): void {
-    if (!this.terminating) this.deps.log.error("bug: edge worker exited; its connections are gone", { worker: link.index });
+  /** A worker that exits gives back everything its connections held; one that died is started again. */
+  private onExit(link: Link, code: number): void {
+    if (this.links.get(link.index) !== link) return;
+    this.links.delete(link.index);
     for (const lease of link.leases.values()) lease.release();
     link.leases.clear();
     this.deps.perAddress.forgetEdge(link.index);
     this.deps.total.forget(link.index);
-    const at = this.links.indexOf(link);
-    if (at >= 0) this.links.splice(at, 1);
-    for (const q of [...this.rounds.keys()]) this.answer(q, link);
+    this.rounds.forget(link);
+    if (this.stopping) return;
+    const ranMs = performance.now() - link.startedAt;
+    const deaths = ranMs >= HEALTHY_RUN_MS ? 1 : (this.deathsInARow.get(link.index) ?? 0) + 1;
+    this.deathsInARow.set(link.index, deaths);
+    const delayMs = Math.min(RESTART_FIRST_MS * 2 ** (deaths - 1), RESTART_MAX_MS);
+    this.deps.log.error("bug: edge worker exited; its connections are gone, restarting it", { worker: link.index, exit_code: code, restart_in_ms: delayMs });
+    this.restarts.set(link.index, setTimeout(() => this.restart(link.index, deaths), delayMs));
+  }
+
+  private restart(index: number, generation: number): void {
+    this.restarts.delete(index);
+    if (this.stopping) return;
+    this.spawn(index, generation).then(
+      () => this.deps.log.info("edge worker restarted", { worker: index }),
+      (error: Error) => this.deps.log.error("edge worker could not restart", { worker: index, reason: error.message }),
+    );
   }
 }

@@ -1,5 +1,5 @@
-// Messages between the main thread (supervisor, limits, metrics) and the edge worker threads (DESIGN §5). A port
-// delivers in order, which the lease caches rely on: a worker's leases reach the main thread before its ack.
+// Messages between the main thread (supervisor, limits, metrics) and the edge worker threads. A port delivers in
+// order, which the lease caches rely on: a worker's leases reach the main thread before its acknowledgement.
 import type { Config } from "../config/load.ts";
 import type { ErrorCode } from "../errors.ts";
 import type { RecentTunnel } from "./clients.ts";
@@ -14,6 +14,8 @@ export interface WorkerSetup {
   readonly total: SharedArrayBuffer;
   /** The port the first edge bound (it differs from the configured one for `:0`). */
   readonly port: number;
+  /** Test fault injection: throw an uncaught error this long after listening. */
+  readonly crashAfterMs?: number;
 }
 
 export type ToMain =
@@ -30,7 +32,9 @@ export type ToMain =
   | { readonly t: "cancel"; readonly q: number; readonly cancel: ReceivedCancel }
   | { readonly t: "recent"; readonly q: number; readonly tunnels: readonly RecentTunnel[] }
   | { readonly t: "metrics"; readonly q: number; readonly snapshot: MetricsSnapshot }
-  | { readonly t: "drained" };
+  | { readonly t: "drained" }
+  /** The worker hit an uncaught error and exits: why, and its counters so far. */
+  | { readonly t: "dying"; readonly error: string; readonly snapshot: MetricsSnapshot };
 
 export type ToWorker =
   | { readonly t: "leased"; readonly id: number; readonly port: number }

@@ -1,5 +1,6 @@
-// An edge worker thread (DESIGN §5): its own SO_REUSEPORT listener running the whole connection pipeline, with
-// tunnels, per-address limits and cancel targets from the main thread by message.
+// An edge worker thread: its own SO_REUSEPORT listener running the whole connection pipeline, with tunnels,
+// per-address limits and cancel routing from the main thread by message. An uncaught error ends the thread after
+// telling the main thread why and what it counted; the main thread restarts it.
 import type { MessagePort } from "node:worker_threads";
 import { EdgeListener } from "./listener.ts";
 import { AddressCounts, SharedCounter } from "./limits.ts";
@@ -66,10 +67,23 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
         return edge.closeAll(message.reason);
     }
   });
+  const dying = (error: unknown) => {
+    post({ t: "dying", error: error instanceof Error ? (error.stack ?? error.message) : String(error), snapshot: metrics.snapshot() });
+    log.flush();
+    process.exit(1);
+  };
+  process.on("uncaughtException", dying);
+  process.on("unhandledRejection", dying);
   try {
     edge.start(setup.port);
     post({ t: "listening" });
   } catch (error) {
     post({ t: "bindFailed", reason: (error as Error).message });
+    return;
+  }
+  if (setup.crashAfterMs !== undefined) {
+    setTimeout(() => {
+      throw new Error("fault injected for a test (TTP_TEST_CRASH_WORKER_MS)");
+    }, setup.crashAfterMs);
   }
 }

@@ -12,7 +12,7 @@ export interface FleetOptions {
   readonly url: string;
   /** Prefix of every key and channel (isFleetToken). */
   readonly name: string;
-  /** This member's id (isFleetToken), unique in the fleet. */
+  /** This member's id (isNodeId), unique in the fleet. */
   readonly nodeId: string;
   readonly version: string;
   /** The listen address as text, for the member record. */

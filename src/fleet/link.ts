@@ -2,7 +2,7 @@
 import { RedisClient, type RedisOptions } from "bun";
 import type { Clock, Timer } from "../clock.ts";
 import type { Logger } from "../ops/log.ts";
-import { redactUrl, scrubSecrets } from "./url.ts";
+import { redactUrl, scrubSecrets } from "../config/fleet-url.ts";
 
 /** Every call, the handshake included, gets this long; a server that takes longer is treated as gone. */
 export const CALL_TIMEOUT_MS = 1000;

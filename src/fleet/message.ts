@@ -4,7 +4,7 @@ import { u32 } from "../protocol/bytes.ts";
 import { CANCEL_REQUEST_CODE, CANCEL_REQUEST_LENGTH } from "../protocol/postgres.ts";
 import { PROXY_V2_FIXED_LENGTH, PROXY_V2_MAX_LENGTH, PROXY_V2_SIGNATURE, parseProxyV2 } from "../protocol/proxy-v2.ts";
 import { parseProxyV1 } from "../protocol/proxy-v1.ts";
-import { isFleetToken } from "./url.ts";
+import { isNodeId } from "../config/fleet-url.ts";
 
 /** What a member publishes for each plaintext CancelRequest it received. */
 export interface CancelNotice {
@@ -108,7 +108,7 @@ export function decodeCancel(text: string, now: number): DecodedMessage {
   const wire = fields(text);
   if (typeof wire === "string") return invalid(wire);
   const { from, at, client, client_port, local_address, local_port, request, header } = wire;
-  if (typeof from !== "string" || !isFleetToken(from) || !Number.isSafeInteger(at)) return invalid("bad_field");
+  if (typeof from !== "string" || !isNodeId(from) || !Number.isSafeInteger(at)) return invalid("bad_field");
   if (!isCanonicalAddress(client) || !isPort(client_port) || !isCanonicalAddress(local_address) || !isPort(local_port)) {
     return invalid("bad_field");
   }

@@ -1,5 +1,5 @@
 // A fleet member's record in the store: what it is and which tunnels it runs, as JSON, written and read back here.
-import { isFleetToken } from "./url.ts";
+import { isNodeId } from "../config/fleet-url.ts";
 
 export interface MemberTunnel {
   readonly hostname: string;
@@ -61,7 +61,7 @@ export function parseRecord(text: string): MemberRecord | null {
   if (typeof parsed !== "object" || parsed === null) return null;
   const record = parsed as Record<string, unknown>;
   const { node_id, listen, version, started_at, tunnels } = record;
-  if (!isString(node_id) || !isFleetToken(node_id) || !isString(listen) || !isString(version) || !isString(started_at)) return null;
+  if (!isString(node_id) || !isNodeId(node_id) || !isString(listen) || !isString(version) || !isString(started_at)) return null;
   if (Number.isNaN(Date.parse(started_at)) || !Array.isArray(tunnels) || !tunnels.every(isTunnel)) return null;
   return buildRecord({ nodeId: node_id, listen, version, startedAt: Date.parse(started_at) }, tunnels);
 }

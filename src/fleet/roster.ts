@@ -1,7 +1,7 @@
 // The member records in the store: one key per member that expires unless refreshed, and an index of node ids.
 import type { RedisLink } from "./link.ts";
 import { parseRecord, type MemberRecord } from "./record.ts";
-import { isFleetToken } from "./url.ts";
+import { isNodeId } from "../config/fleet-url.ts";
 
 /**
  * Ids not refreshed for this long leave the index. Liveness is the record's TTL alone; the index only spares a SCAN
@@ -46,7 +46,7 @@ export class Roster {
   async read(): Promise<MemberRecord[]> {
     const values = await this.link.call(async (client) => {
       const ids: unknown = await client.send("ZRANGE", [this.#indexKey, "0", String(MAX_MEMBERS - 1)]);
-      const valid = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string" && isFleetToken(id)) : [];
+      const valid = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string" && isNodeId(id)) : [];
       const texts = valid.length === 0 ? [] : await client.mget(...valid.map((id) => this.recordKey(id)));
       return valid.map((id, i) => [id, texts[i] ?? null] as const);
     });

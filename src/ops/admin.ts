@@ -23,6 +23,8 @@ export interface AdminSources extends GuardConfig {
   readonly log: Logger;
   /** The document of GET /status, which the status page at GET / shows; without it both paths are 404. */
   readonly status?: () => Promise<unknown>;
+  /** The fleet's live members, read from Redis now; without a fleet, /fleet is 404. */
+  readonly fleet?: () => Promise<readonly unknown[]>;
 }
 
 const TUNNEL_PATH = "/tunnels/";
@@ -87,6 +89,15 @@ async function stop(hostname: string, force: boolean, sources: AdminSources): Pr
   return json(200, { hostname, state: "stopped" });
 }
 
+async function fleetRoute(sources: AdminSources): Promise<Response> {
+  if (sources.fleet === undefined) return json(404, { error: "no fleet is configured (--fleet-redis)" });
+  try {
+    return json(200, await sources.fleet());
+  } catch (error) {
+    return json(503, { error: `the fleet's Redis cannot be read now: ${(error as Error).message}` });
+  }
+}
+
 /** `peer`: the remote address, for the log line of a refusal. */
 export async function handleAdmin(request: Request, sources: AdminSources, peer?: string): Promise<Response> {
   const url = new URL(request.url);
@@ -103,6 +114,8 @@ export async function handleAdmin(request: Request, sources: AdminSources, peer?
     }
     case "/tunnels":
       return Response.json(sources.tunnels());
+    case "/fleet":
+      return fleetRoute(sources);
     case "/":
     case "/status":
       if (sources.status === undefined) return new Response("not found\n", { status: 404 });

@@ -3,7 +3,7 @@
 import type { Config } from "../config/load.ts";
 import { formatDuration } from "../config/duration.ts";
 import { redactArgs } from "../config/secrets.ts";
-import { redactUrl } from "../config/redis-url.ts";
+import { redactUrl } from "../config/fleet-url.ts";
 import { isLoopbackHost } from "./admin.ts";
 import type { Logger } from "./log.ts";
 import { VERSION } from "../version.ts";
@@ -46,7 +46,7 @@ export function logStart(log: Logger, config: Config, facts: StartFacts): void {
     tunnel_start_rate: config.tunnelStartRate,
     evict_min_idle: formatDuration(config.evictMinIdleMs),
     proxy_replay: config.proxyReplay ? "on" : "off",
-    fleet_redis: config.fleetRedis === null ? "off" : redactUrl(config.fleetRedis.text),
+    fleet_redis: config.fleetRedis === null ? "off" : redactUrl(config.fleetRedis),
     fleet_name: config.fleetName,
     log_format: config.logFormat,
     log_level: config.logLevel,

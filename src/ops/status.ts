@@ -1,7 +1,7 @@
 // GET /status on the admin server: the proxy at a glance — version, node, uptime, drain, edges, open connections,
 // outcomes since start and over the last minute, tunnels and fleet — the document the status page at GET / shows.
 import { hostname } from "node:os";
-import type { Clock } from "../clock.ts";
+import type { Clock, Timer } from "../clock.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { OutcomeHistory, type Totals } from "./outcome-history.ts";
 import type { TunnelInfo } from "../supervisor/types.ts";
@@ -68,6 +68,8 @@ export interface StatusDocument {
 export class StatusReporter {
   private readonly history = new OutcomeHistory();
   private readonly startedAt: number;
+  private sampling: Timer | null = null;
+  private stopped = false;
 
   constructor(private readonly inputs: StatusInputs) {
     this.startedAt = inputs.clock.now();
@@ -79,9 +81,16 @@ export class StatusReporter {
       const at = this.inputs.clock.now();
       // A sample that cannot be taken is skipped: the next one comes all the same.
       this.inputs.outcomes().then((totals) => this.history.record(at, totals), () => undefined)
-        .finally(() => this.inputs.clock.after(SAMPLE_EVERY_MS, tick));
+        .finally(() => {
+          if (!this.stopped) this.sampling = this.inputs.clock.after(SAMPLE_EVERY_MS, tick);
+        });
     };
     tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.sampling?.cancel();
   }
 
   async read(): Promise<StatusDocument> {

@@ -31,6 +31,7 @@ async function start(script: string) {
     total: new SharedCounter(),
     log: createLogger({ format: "json", level: "debug", write: (line) => logs.push(line) }),
     recentHere: () => [],
+    ready: () => [],
     routeCancel: async () => ({ kind: "targets", ports: [], relayed: false }),
     entry: new URL("./hub-worker.ts", import.meta.url),
   });

@@ -1,6 +1,6 @@
 // The fleet store URL: which URLs are accepted, and that neither a problem text nor a redacted URL shows the password.
 import { describe, expect, test } from "bun:test";
-import { isFleetToken, parseFleetUrl, redactUrl, scrubSecrets } from "../../src/fleet/url.ts";
+import { isFleetToken, parseFleetUrl, redactUrl, scrubSecrets } from "../../src/config/fleet-url.ts";
 
 const SECRET = "Sup3r-Secret";
 

@@ -2,24 +2,36 @@
 import { describe, expect, test } from "bun:test";
 import { ProxyError } from "../../src/errors.ts";
 import { handleAdmin, isLoopbackHost, type AdminSources } from "../../src/ops/admin.ts";
+import { createLogger } from "../../src/ops/log.ts";
 import { setup, type Harness } from "../supervisor/harness.ts";
 
 const A = "cft-a.example.test";
 const TOKEN = "s3cret-token";
 
-function admin(t: Harness, auth: { token?: string | null; loopback?: boolean } = {}, draining = false) {
+interface AdminOptions {
+  readonly token?: string | null;
+  readonly loopback?: boolean;
+  readonly allow?: readonly string[];
+  readonly logs?: Record<string, unknown>[];
+}
+
+function admin(t: Harness, auth: AdminOptions = {}, draining = false) {
+  const logs = auth.logs ?? [];
   const sources: AdminSources = {
     metrics: t.metrics,
     tunnels: () => t.supervisor.list(),
     control: t.supervisor,
-    draining: () => draining,
+    unhealthy: () => (draining ? "draining" : null),
     token: auth.token ?? null,
     loopback: auth.loopback ?? true,
+    allowSniSuffix: auth.allow ?? [],
+    log: createLogger({ format: "json", level: "debug", write: (line) => logs.push(JSON.parse(line)) }),
   };
   /** Sends a request and runs the fake clock until it is answered, so starts and stops can complete. */
   return async (method: string, path: string, headers: Record<string, string> = {}): Promise<Response> => {
     let answered = false;
-    const response = handleAdmin(new Request(`http://127.0.0.1:19090${path}`, { method, headers }), sources).finally(() => (answered = true));
+    const request = new Request(`http://127.0.0.1:19090${path}`, { method, headers });
+    const response = handleAdmin(request, sources, "192.0.2.9").finally(() => (answered = true));
     for (let i = 0; i < 100 && !answered; i++) await t.clock.advance(50);
     return response;
   };
@@ -159,5 +171,133 @@ describe("auth", () => {
     for (const host of ["0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "126.255.255.255", "192.168.1.1", "example.com", "localhost.example.com", ""]) {
       expect([host, isLoopbackHost(host)]).toEqual([host, false]);
     }
+  });
+});
+
+describe("the trust boundary", () => {
+  test("POST of a hostname outside --allow-sni-suffix: 403, logged, nothing started; inside it starts", async () => {
+    const t = setup();
+    const logs: Record<string, unknown>[] = [];
+    const send = admin(t, { allow: ["good.test"], logs });
+    const refused = await send("POST", "/tunnels/cft-x.evil.test?pin=true");
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: expect.stringContaining("--allow-sni-suffix") });
+    expect(t.spawner.children).toHaveLength(0);
+    expect((await send("POST", "/tunnels/cft-xgood.test")).status).toBe(403);
+    expect(logs.filter((l) => l.msg === "admin request refused")).toEqual([
+      expect.objectContaining({ level: "warn", remote: "192.0.2.9", method: "POST", path: "/tunnels/cft-x.evil.test", status: 403 }),
+      expect.objectContaining({ path: "/tunnels/cft-xgood.test", status: 403 }),
+    ]);
+    expect((await send("POST", "/tunnels/cft-db.good.test")).status).toBe(200);
+  });
+
+  test("on a loopback admin, a Host that is not a loopback name gets 403, GET included; loopback names pass", async () => {
+    const t = setup();
+    const logs: Record<string, unknown>[] = [];
+    const send = admin(t, { logs });
+    for (const host of ["attacker.example:19090", "attacker.example", "10.0.0.1:19090", "localhost.attacker.example"]) {
+      expect([host, (await send("GET", "/metrics", { host })).status]).toEqual([host, 403]);
+    }
+    expect((await send("POST", `/tunnels/${A}`, { host: "rebind.attacker.example:19090" })).status).toBe(403);
+    expect(t.spawner.children).toHaveLength(0);
+    for (const host of ["127.0.0.1:19090", "localhost:19090", "localhost", "[::1]:19090", "127.0.0.2:1"]) {
+      expect([host, (await send("GET", "/healthz", { host })).status]).toEqual([host, 200]);
+    }
+    expect(logs.filter((l) => l.msg === "admin request refused")).toHaveLength(5);
+    expect(logs[0]).toMatchObject({ why: 'Host "attacker.example:19090" is not loopback', method: "GET", path: "/metrics" });
+  });
+
+  test("off loopback, Host is not checked (the admin network is the operator's)", async () => {
+    const send = admin(setup(), { loopback: false, token: TOKEN });
+    expect((await send("GET", "/healthz", { host: "proxy.internal:19090" })).status).toBe(200);
+  });
+
+  test("a tokenless POST or DELETE from a foreign Origin (null included) gets 403; the server's own origin passes", async () => {
+    const t = setup();
+    const send = admin(t);
+    const host = "127.0.0.1:19090";
+    for (const origin of ["http://attacker.example", "null", "http://127.0.0.1:8080", "https://127.0.0.1:19090"]) {
+      expect([origin, (await send("POST", `/tunnels/${A}`, { host, origin })).status]).toEqual([origin, 403]);
+    }
+    expect(t.spawner.children).toHaveLength(0);
+    expect((await send("POST", `/tunnels/${A}`, { host, origin: `http://${host}` })).status).toBe(200);
+    expect((await send("DELETE", `/tunnels/${A}`, { host, origin: "http://attacker.example" })).status).toBe(403);
+    expect(t.supervisor.info(A)).not.toBeNull();
+    expect((await send("GET", `/tunnels/${A}`, { host, origin: "http://attacker.example" })).status).toBe(200);
+  });
+
+  test("with a token, the Origin does not matter: the token does", async () => {
+    const t = setup();
+    const send = admin(t, { token: TOKEN });
+    expect((await send("POST", `/tunnels/${A}`, { origin: "http://elsewhere.example", authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+  });
+
+  test("every 401 and 403 logs one warning with the remote address, the path and why", async () => {
+    const t = setup();
+    const logs: Record<string, unknown>[] = [];
+    const send = admin(t, { token: TOKEN, logs });
+    await send("POST", `/tunnels/${A}`);
+    await send("DELETE", `/tunnels/${A}`, { authorization: "Bearer nope" });
+    expect(logs.filter((l) => l.msg === "admin request refused")).toEqual([
+      expect.objectContaining({ level: "warn", remote: "192.0.2.9", method: "POST", path: `/tunnels/${A}`, status: 401, why: "no bearer token" }),
+      expect.objectContaining({ level: "warn", method: "DELETE", status: 401, why: "wrong bearer token" }),
+    ]);
+    expect(JSON.stringify(logs)).not.toContain(TOKEN);
+  });
+});
+
+describe("query values and answers", () => {
+  test.each(["yes", "1", "TRUE", ""])("?pin=%p and ?force=%p are 400, nothing done", async (value) => {
+    const t = setup();
+    const send = admin(t);
+    expect((await send("POST", `/tunnels/${A}?pin=${value}`)).status).toBe(400);
+    expect(t.spawner.children).toHaveLength(0);
+    (await t.ready(A)).release();
+    expect((await send("DELETE", `/tunnels/${A}?force=${value}`)).status).toBe(400);
+    expect(t.supervisor.info(A)).not.toBeNull();
+  });
+
+  test("POST ?pin=false unpins without stopping", async () => {
+    const t = setup();
+    const send = admin(t);
+    expect(await (await send("POST", `/tunnels/${A}?pin=true`)).json()).toMatchObject({ pinned: true });
+    const unpinned = await send("POST", `/tunnels/${A}?pin=false`);
+    expect(unpinned.status).toBe(200);
+    expect(await unpinned.json()).toMatchObject({ pinned: false, state: "idle" });
+    expect(t.spawner.alive).toHaveLength(1);
+  });
+
+  test("POST ?pin=true of a tunnel in its cooldown: 202, pinned, retried when the cooldown ends", async () => {
+    const t = setup();
+    const send = admin(t);
+    t.spawner.failWith = new ProxyError("spawn_failed", "cannot start tunnel: cloudflared not found");
+    expect((await send("POST", `/tunnels/${A}`)).status).toBe(503);
+    t.spawner.failWith = null;
+    const pinned = await send("POST", `/tunnels/${A}?pin=true`);
+    expect(pinned.status).toBe(202);
+    expect(await pinned.json()).toMatchObject({ hostname: A, state: "failed", pinned: true });
+    await t.clock.advance(2100);
+    expect(t.supervisor.info(A)).toMatchObject({ state: "idle", pinned: true });
+  });
+
+  test("HEAD answers like GET and never stops the tunnel", async () => {
+    const t = setup();
+    const send = admin(t);
+    (await t.ready(A)).release();
+    const head = await send("HEAD", `/tunnels/${A}`);
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toContain("application/json");
+    expect((await send("HEAD", "/tunnels/cft-unknown.example.test")).status).toBe(404);
+    expect(t.supervisor.info(A)).toMatchObject({ state: "idle" });
+    expect(t.spawner.alive).toHaveLength(1);
+  });
+
+  test("DELETE ?force=false on a busy tunnel: 409, its connections kept", async () => {
+    const t = setup();
+    await t.ready(A);
+    const response = await admin(t)("DELETE", `/tunnels/${A}?force=false`);
+    expect(response.status).toBe(409);
+    expect(t.lost).toEqual([]);
+    expect(t.supervisor.info(A)).toMatchObject({ connections: 1, state: "ready" });
   });
 });

@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { hostname } from "node:os";
 import { Metrics } from "../../src/ops/metrics.ts";
+import { createLogger } from "../../src/ops/log.ts";
 import { SAMPLE_EVERY_MS, StatusReporter, controlMode, defaultNodeId, outcomeTotals, type StatusInputs } from "../../src/ops/status.ts";
 import { handleAdmin, type AdminSources } from "../../src/ops/admin.ts";
 import { FakeClock } from "../supervisor/fakes.ts";
@@ -96,8 +97,8 @@ test("control: token when a token file is set, else loopback only on loopback, e
 describe("the admin routes", () => {
   const sources = (status?: AdminSources["status"]): AdminSources => {
     const t = setup();
-    return { metrics: t.metrics, tunnels: () => t.supervisor.list(), control: t.supervisor, draining: () => false, token: null, loopback: true,
-      ...(status ? { status } : {}) };
+    return { metrics: t.metrics, tunnels: () => t.supervisor.list(), control: t.supervisor, unhealthy: () => null, token: null, loopback: true,
+      allowSniSuffix: [], log: createLogger({ format: "json", level: "error", write: () => undefined }), ...(status ? { status } : {}) };
   };
   const get = (path: string, from: AdminSources) => handleAdmin(new Request(`http://127.0.0.1:19090${path}`), from);
 

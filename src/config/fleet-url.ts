@@ -1,4 +1,5 @@
-// The fleet store's URL (redis:// or rediss://): strict validation, and a form with its credentials hidden for logs.
+// The fleet's names and its store's URL (redis:// or rediss://): strict validation, shared by the configuration and
+// the fleet module, and the URL with its credentials hidden for logs and error messages.
 import { parseIPv6 } from "../protocol/address.ts";
 
 export type FleetUrlCheck = { readonly ok: string } | { readonly problem: string };
@@ -14,13 +15,20 @@ const REG_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 const PORT = /^[1-9]\d{0,4}$/;
 /** Redis numbers its databases from 0; no sign, no leading zeros. */
 const DATABASE = /^(?:0|[1-9]\d{0,8})$/;
-/** Keys and channel names are built from the fleet name and node ids: plain characters, no `:` or glob characters. */
+/** Keys and channel names start with the fleet name: plain characters, no `:` (the separator) or glob characters. */
 const TOKEN = /^[A-Za-z0-9._-]{1,64}$/;
+/** A node id ends a key (`<name>:member:<id>`): `:` may appear, as in the default `<hostname>:<listen port>`. */
+const NODE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export const REDACTED = "***";
 
-/** Whether `text` may be a fleet name or a node id: 1–64 letters, digits, `.`, `_` or `-`. */
+/** Whether `text` may be a fleet name: 1–64 letters, digits, `.`, `_` or `-`. */
 export function isFleetToken(text: string): boolean {
   return TOKEN.test(text);
+}
+
+/** Whether `text` may be a node id: 1–128 letters, digits, `.`, `_`, `-` or `:`. */
+export function isNodeId(text: string): boolean {
+  return NODE_ID.test(text);
 }
 
 function checkHost(hostPort: string): string | null {
