@@ -82,7 +82,7 @@ describe("decodeCancel", () => {
     ["a missing field", JSON.stringify({ ...JSON.parse(wire()), header: undefined }), "bad_field"],
     ["an extra field", wire({ extra: 1 }), "bad_field"],
     ["an empty sender", wire({ from: "" }), "bad_field"],
-    ["a sender that is not a node id", wire({ from: "a:b" }), "bad_field"],
+    ["a sender that is not a node id", wire({ from: "a b" }), "bad_field"],
     ["a fractional time", wire({ at: NOW - 0.5 }), "bad_field"],
     ["a time as text", wire({ at: String(NOW) }), "bad_field"],
     ["a client that is not an address", wire({ client: "db.example" }), "bad_field"],
