@@ -137,6 +137,7 @@ export class Connection implements LeaseHolder {
     switch (this.state) {
       case "admitting":
       case "prelude":
+        if (this.opening?.healthCheck === true) return this.close("health_check", undefined);
         return this.close("refused_invalid", "client closed before a complete ClientHello", "client_closed");
       case "acquiring":
       case "connecting":

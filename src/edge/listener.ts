@@ -215,8 +215,10 @@ export class EdgeListener implements EdgeContext {
     });
   }
 
+  /** A balancer checks every few seconds: its health checks are counted, and logged only at debug. */
   private report(outcome: Outcome, summary: Fields): void {
     this.metrics.connections.inc(outcome);
-    this.log.info("connection", summary);
+    if (outcome === "health_check") this.log.debug("connection", summary);
+    else this.log.info("connection", summary);
   }
 }

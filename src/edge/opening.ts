@@ -68,6 +68,11 @@ export class Opening {
     if (this.queuedBytes > MAX_QUEUED_BYTES) this.conn.close("refused_invalid", "client sent more than 1 MiB before its tunnel was ready", "queue_full");
   }
 
+  /** The client closed: was it a balancer's health check (a PROXY header naming no client, then nothing)? */
+  get healthCheck(): boolean {
+    return this.prelude?.onlyHealthCheck === true;
+  }
+
   /** Another thread's verdict on --max-conns-per-ip (worker mode), for the peer at accept or for the client a balancer named. */
   onVerdict(allowed: boolean): void {
     const { conn } = this;

@@ -74,6 +74,14 @@ export class Prelude {
     return this.proxyHeader;
   }
 
+  /**
+   * A balancer's health check: a PROXY header that names no client (LOCAL, UNKNOWN) and nothing after it. Closing
+   * now is what such a check does.
+   */
+  get onlyHealthCheck(): boolean {
+    return this.phase === "afterProxy" && this.buffer.length === 0 && this.proxyHeader !== null && this.proxyHeader.source === null;
+  }
+
   /** Whether it is known yet if a PROXY header came: one was parsed, or the first byte began something else. */
   get pastFirstByte(): boolean {
     return this.phase !== "first" || this.sawOtherFirstByte;

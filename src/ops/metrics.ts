@@ -19,6 +19,7 @@ export const OUTCOMES = [
   "cancel_relayed",
   "cancel_unroutable",
   "cancel_limited",
+  "health_check",
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 

@@ -110,11 +110,14 @@ export async function startProxy(args: string[] = [], env: Record<string, string
     const line = new Promise<LogLine>((resolveLine, reject) => waiters.push({ predicate, resolve: resolveLine, reject }));
     return within(deadlineMs, line, `a log line matching ${predicate.toString()}`);
   };
-  const listening = await waitFor((line) => line.msg === "listening");
-  const admin = args.includes("--metrics-listen") ? await waitFor((line) => line.msg === "admin listening") : null;
+  // With --log-format plain a line is raw text: its fields are read off it.
+  const field = (line: LogLine, name: string) => Number(line[name] ?? new RegExp(` ${name}=(\\d+)`).exec(line.msg)?.[1]);
+  const named = (msg: string) => (line: LogLine) => line.msg === msg || (line.level === "raw" && line.msg.includes(`  ${msg} `));
+  const listening = await waitFor(named("listening"));
+  const admin = args.includes("--metrics-listen") ? await waitFor(named("admin listening")) : null;
   return {
-    port: Number(listening.port),
-    adminPort: admin === null ? null : Number(admin.port),
+    port: field(listening, "port"),
+    adminPort: admin === null ? null : field(admin, "port"),
     proc,
     lines,
     waitFor,
