@@ -4,23 +4,23 @@
 import type { Server } from "bun";
 import type { Config } from "./config/load.ts";
 import { after, realClock } from "./clock.ts";
+import { formatDuration } from "./config/duration.ts";
 import type { Logger } from "./ops/log.ts";
 import { Metrics } from "./ops/metrics.ts";
-import { isLoopbackHost, startAdmin } from "./ops/admin.ts";
-import { StatusReporter, controlMode, defaultNodeId, outcomeTotals } from "./ops/status.ts";
+import { serveAdmin } from "./ops/admin-setup.ts";
+import { defaultNodeId, type StatusReporter } from "./ops/status.ts";
 import { addProxyReadings } from "./ops/readings.ts";
 import { EdgeHub } from "./edge/hub.ts";
 import { EdgeListener } from "./edge/listener.ts";
 import { CancelRouter, type ReceivedCancel } from "./edge/cancel-router.ts";
 import { runningTargets } from "./edge/clients.ts";
 import { AddressCounts, SharedCounter } from "./edge/limits.ts";
-import { relayedCancelRoute } from "./edge/relayed-cancel.ts";
-import { Fleet } from "./fleet/fleet.ts";
+import type { Fleet } from "./fleet/fleet.ts";
+import { joinFleet } from "./fleet-member.ts";
 import { PortPool } from "./supervisor/port-pool.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
 import { bunSpawner } from "./supervisor/spawner.ts";
 import { procNetProbe } from "./supervisor/proc-net.ts";
-import { VERSION } from "./version.ts";
 import { ListenFailure } from "./ops/listen-problem.ts";
 import type { ListenAddress } from "./config/listen.ts";
 
@@ -42,7 +42,6 @@ export class Proxy {
   private readonly supervisor: Supervisor;
   private readonly edge: EdgeListener;
   private readonly hub: EdgeHub | null = null;
-  private readonly cancels: CancelRouter;
   private fleet: Fleet | null = null;
   private admin: Server<undefined> | null = null;
   private status: StatusReporter | null = null;
@@ -70,19 +69,14 @@ export class Proxy {
         },
       },
     });
-    this.cancels = new CancelRouter({
-      rate: config.cancelRate,
-      now: realClock.now,
-      targets: (client) => this.cancelTargets(client),
-      relay: (cancel) => this.relay(cancel),
-    });
-    const routeCancel = (cancel: ReceivedCancel) => this.cancels.route(cancel);
+    const cancels = new CancelRouter({ rate: config.cancelRate, now: realClock.now, targets: (c) => this.cancelTargets(c), relay: (c) => this.relay(c) });
+    const routeCancel = (cancel: ReceivedCancel) => cancels.route(cancel);
     const { total, metrics, supervisor } = this;
     this.edge = new EdgeListener(config, { tunnels: supervisor, log, metrics, total, perAddress, index: 0, routeCancel });
     if (config.workers > 1) {
       this.hub = new EdgeHub({
         config, tunnels: supervisor, perAddress, total, log, routeCancel, entry: options.entry,
-        ready: () => supervisor.list().flatMap((t) => (t.port !== null && (t.state === "ready" || t.state === "idle") ? [[t.hostname, t.port] as const] : [])),
+        ready: () => supervisor.leasable(),
         recentHere: (address) => this.edge.clients.recent(address),
         ...(options.crashWorkerAfterMs === undefined ? {} : { crashWorkerAfterMs: options.crashWorkerAfterMs }),
       });
@@ -107,7 +101,10 @@ export class Proxy {
     }
     log.info("listening", { listen: config.listen.text, port, workers: config.workers });
     const nodeId = config.nodeId ?? defaultNodeId(port);
-    if (config.fleetRedis !== null) this.startFleet(config.fleetRedis, nodeId, port);
+    if (config.fleetRedis !== null) {
+      const tunnels = () => this.supervisor.list();
+      this.fleet = joinFleet(config.fleetRedis, { config, log, nodeId, port, tunnels, targets: (c) => this.cancelTargets(c), slots: this.edge.forwardSlots });
+    }
     addProxyReadings(this.metrics, {
       active: () => this.total.value,
       tunnels: this.supervisor,
@@ -116,67 +113,29 @@ export class Proxy {
       workers: config.workers,
       fleet: this.fleet,
     });
-    if (config.metricsListen !== null) this.startAdmin(nodeId);
-    this.supervisor.warm(config.warm);
+    if (config.metricsListen !== null) this.startAdmin(config.metricsListen, nodeId);
+    this.supervisor.control.warm(config.warm);
     return port;
   }
 
-  private startFleet(url: string, nodeId: string, port: number): void {
-    const listen = this.config.listen.port === 0 ? this.config.listen.text.replace(/:0$/, `:${port}`) : this.config.listen.text;
-    const route = relayedCancelRoute({
-      config: this.config,
-      targets: (client) => this.cancelTargets(client),
-      slots: this.edge.forwardSlots,
+  private startAdmin(address: ListenAddress, nodeId: string): void {
+    const { config, supervisor, hub, fleet } = this;
+    const started = serveAdmin(address, {
+      config,
       log: this.log,
-    });
-    this.fleet = new Fleet(
-      { url, name: this.config.fleetName, nodeId, version: VERSION, listen, startedAt: Date.now() },
-      { log: this.log, tunnels: () => this.supervisor.list(), route },
-    );
-    this.fleet.start();
-  }
-
-  private startAdmin(nodeId: string): void {
-    const { config, supervisor, hub, metrics, fleet } = this;
-    const address = config.metricsListen as NonNullable<Config["metricsListen"]>;
-    const loopback = isLoopbackHost(address.host);
-    const status = new StatusReporter({
-      version: VERSION,
+      metrics: this.metrics,
+      snapshots: () => hub?.snapshots() ?? Promise.resolve([]),
+      tunnels: () => supervisor.list(),
+      control: supervisor.control,
       nodeId,
-      workers: config.workers,
-      control: controlMode(config.adminToken, loopback),
-      clock: realClock,
       draining: () => this.draining,
       edgesUp: () => this.edgesUp,
       connections: () => this.total.value,
-      outcomes: async () => outcomeTotals(metrics, await (hub?.snapshots() ?? [])),
-      tunnels: () => supervisor.list(),
+      unhealthy: () => this.unhealthy(),
       ...(fleet === null ? {} : { fleet: () => fleet.members() }),
     });
-    status.start();
-    this.status = status;
-    try {
-      this.admin = this.serveAdmin(address, loopback, status);
-    } catch (error) {
-      throw new ListenFailure(address.text, error);
-    }
-    this.log.info("admin listening", { listen: address.text, port: this.admin.port });
-  }
-
-  private serveAdmin(address: ListenAddress, loopback: boolean, status: StatusReporter): Server<undefined> {
-    const { config, supervisor, hub, metrics, fleet } = this;
-    return startAdmin(address, {
-      metrics: { render: async () => metrics.render(await (hub?.snapshots() ?? [])) },
-      tunnels: () => supervisor.list(),
-      control: supervisor,
-      unhealthy: () => this.unhealthy(),
-      token: config.adminToken,
-      loopback,
-      allowSniSuffix: config.allowSniSuffix,
-      log: this.log,
-      status: () => status.read(),
-      ...(fleet === null ? {} : { fleet: () => fleet.members() }),
-    }, config.reusePort);
+    this.admin = started.server;
+    this.status = started.status;
   }
 
   /** Without --reuse-port, several edges share the port among themselves only: refuse one another process holds. */
@@ -218,9 +177,9 @@ export class Proxy {
 
   /**
    * SIGTERM/SIGINT: stop accepting, let open connections finish for --drain-timeout, close the rest, stop every
-   * tunnel, exit 0. A second signal closes every connection at once.
+   * tunnel, exit 0. A second signal closes every connection at once. Resolves with the exit status.
    */
-  async shutdown(signal: string): Promise<number> {
+  shutdown(signal: string): Promise<number> {
     const { config, log } = this;
     if (this.draining) {
       log.warn("second signal: closing every connection now", { signal });
@@ -229,34 +188,29 @@ export class Proxy {
     }
     this.draining = true;
     this.edge.stopAccepting();
-    log.info("draining", { signal, connections: this.total.value });
+    log.info("draining", { signal, connections: this.total.value, drain_timeout: formatDuration(config.drainTimeoutMs) });
     const leaving = this.fleet?.stop();
     const deadline = after(config.drainTimeoutMs, () => {
       log.warn("drain timeout: closing the remaining connections", { connections: this.total.value });
       this.closeAll("drain timeout");
     });
-    let stuck: (() => void) | null = null;
-    const gaveUp = new Promise<number>((resolve) => {
-      const timer = after(config.drainTimeoutMs + SHUTDOWN_GRACE_MS, () => {
+    return new Promise((resolve) => {
+      const stuck = after(config.drainTimeoutMs + SHUTDOWN_GRACE_MS, () => {
         log.error("bug: shutdown did not complete; exiting anyway", { connections: this.total.value });
         resolve(EXIT_SHUTDOWN_STUCK);
       });
-      stuck = () => timer.cancel();
+      void (async () => {
+        await Promise.all([this.edge.whenEmpty(), this.hub?.drain()]);
+        deadline.cancel();
+        this.edge.flushHeld();
+        await this.supervisor.stopAll();
+        await Promise.all([this.admin?.stop(true), this.hub?.terminate(), leaving]);
+        this.status?.stop();
+        stuck.cancel();
+        log.info("stopped");
+        resolve(0);
+      })();
     });
-    const done = (async () => {
-      await Promise.all([this.edge.whenEmpty(), this.hub?.drain()]);
-      deadline.cancel();
-      this.edge.flushHeld();
-      await this.supervisor.stopAll();
-      await this.admin?.stop(true);
-      await this.hub?.terminate();
-      await leaving;
-      this.status?.stop();
-      (stuck as (() => void) | null)?.();
-      log.info("stopped");
-      return 0;
-    })();
-    return Promise.race([done, gaveUp]);
   }
 
   private closeAll(reason: string): void {

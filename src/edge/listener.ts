@@ -8,13 +8,13 @@ import type { EdgeConfig, EdgeContext } from "./context.ts";
 import { trustChecker } from "./trust.ts";
 import { normaliseAddress } from "../protocol/address.ts";
 import type { Config } from "../config/load.ts";
-import type { Fields, Logger } from "../ops/log.ts";
+import type { Logger } from "../ops/log.ts";
 import type { Metrics, Outcome } from "../ops/metrics.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";
 import type { Maybe } from "./context.ts";
 import { MAX_EDGES, type PerAddressLimit, type SharedCounter } from "./limits.ts";
 import { QuietCollector } from "./quiet-collector.ts";
-import { ExitWatch } from "./exit-watch.ts";
+import { Summaries } from "./summaries.ts";
 import { TOO_MANY_FROM_ADDRESS, TOO_MANY_IN_TOTAL } from "./refusal-reasons.ts";
 
 export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "trustedProxies" | "reusePort" | "workers">;
@@ -58,7 +58,7 @@ export class EdgeListener implements EdgeContext {
   private emptied: (() => void) | null = null;
   private nextId: number;
   private readonly collector = new QuietCollector(() => Bun.gc(true), QUIET_MS);
-  private readonly exits = new ExitWatch();
+  private readonly summaries: Summaries;
 
   constructor(
     readonly config: ListenerConfig,
@@ -69,6 +69,7 @@ export class EdgeListener implements EdgeContext {
     this.log = deps.log;
     this.metrics = deps.metrics;
     this.nextId = deps.index;
+    this.summaries = new Summaries(deps.log, deps.metrics);
   }
 
   /**
@@ -135,7 +136,7 @@ export class EdgeListener implements EdgeContext {
 
   private refuseAtAccept(socket: Socket<Connection | undefined>, address: string, refusal: string, reason: string): void {
     this.metrics.refusals.inc(refusal);
-    this.report("refused_limit", { client: address, outcome: "refused_limit", reason });
+    this.summaries.report("refused_limit", { client: address, outcome: "refused_limit", reason });
     socket.end();
   }
 
@@ -172,12 +173,12 @@ export class EdgeListener implements EdgeContext {
   /** A tunnel process exited unasked: the connections that still use it are reported as failed by it. */
   tunnelExited(hostname: string, reason: string): void {
     for (const connection of this.connections) if (connection.hostname === hostname && connection.state === "piping") connection.tunnelExit ??= reason;
-    this.exits.exited(hostname, reason);
+    this.summaries.tunnelExited(hostname, reason);
   }
 
   /** Reports the summary lines still held for a tunnel exit (the proxy is stopping). */
   flushHeld(): void {
-    this.exits.flush();
+    this.summaries.flush();
   }
 
   finished(connection: Connection, outcome: Outcome, reason: string | undefined): void {
@@ -188,37 +189,6 @@ export class EdgeListener implements EdgeContext {
     this.clients.remove(connection.key);
     this.deps.total.give(this.deps.index);
     this.deps.perAddress.release(connection.id);
-    this.metrics.bytes.inc("client_to_backend", connection.backend.written);
-    this.metrics.bytes.inc("backend_to_client", connection.client.written);
-    const durationMs = Math.round(performance.now() - connection.acceptedAt);
-    if (outcome === "proxied" && connection.tunnelExit !== undefined) return this.summarise(connection, "tunnel_failed", connection.tunnelExit, durationMs);
-    if (outcome === "proxied" && connection.backendFirst && connection.hostname !== undefined) {
-      return this.exits.hold(connection.hostname, (exit) =>
-        this.summarise(connection, exit === undefined ? outcome : "tunnel_failed", exit ?? reason, durationMs));
-    }
-    this.summarise(connection, outcome, reason, durationMs);
-  }
-
-  private summarise(connection: Connection, outcome: Outcome, reason: string | undefined, durationMs: number): void {
-    this.report(outcome, {
-      client: connection.address,
-      proxy_src: connection.proxySource,
-      sni: connection.sni,
-      tunnel: connection.hostname,
-      port: connection.port,
-      tunnels: connection.cancelTunnels,
-      bytes_in: connection.backend.written,
-      bytes_out: connection.client.written,
-      duration_ms: durationMs,
-      outcome,
-      reason,
-    });
-  }
-
-  /** A balancer checks every few seconds: its health checks are counted, and logged only at debug. */
-  private report(outcome: Outcome, summary: Fields): void {
-    this.metrics.connections.inc(outcome);
-    if (outcome === "health_check") this.log.debug("connection", summary);
-    else this.log.info("connection", summary);
+    this.summaries.finished(connection, outcome, reason);
   }
 }

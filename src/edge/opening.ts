@@ -1,20 +1,19 @@
-// A connection before its pipe: the prelude, routing, the tunnel lease, the backend connect and the replay of every
-// byte consumed; or, for a plaintext CancelRequest, the hand-over to cancel routing (cancelling.ts).
+// A connection before its pipe: the prelude, whom it counts under, routing and the tunnel lease; then the handover
+// (handover.ts) replays what was consumed to the backend, or a plaintext CancelRequest goes to cancel routing.
 import type { Socket } from "bun";
 import type { Connection } from "./connection.ts";
 import { cancel } from "./cancelling.ts";
 import { Prelude, type PreludeStep, type ProxyHeader } from "./prelude.ts";
 import { route } from "./route.ts";
 import { outgoingHeader, type Endpoints } from "./send-proxy.ts";
-import { concat, fromAscii } from "../protocol/bytes.ts";
+import { fromAscii } from "../protocol/bytes.ts";
 import { normaliseAddress } from "../protocol/address.ts";
-import { SSL_REQUEST } from "../protocol/postgres.ts";
+import { Handover } from "./handover.ts";
 import { ALERT_UNRECOGNIZED_NAME } from "../protocol/tls.ts";
 import type { Maybe } from "./context.ts";
 import { TOO_MANY_FROM_ADDRESS, TOO_MANY_FROM_SOURCE } from "./refusal-reasons.ts";
 
 const OK_REPLY = fromAscii("OK\n");
-const SSL_ACCEPTED_BYTE = 0x53;
 /**
  * Bytes queued while the tunnel starts before the client is paused. It is not paused at once: a paused socket does
  * not report a FIN, and a client that leaves during a cold start must be seen leaving (a TLS client sends nothing
@@ -31,9 +30,7 @@ export class Opening {
   /** Chunks that arrived after the prelude ended, to replay after the ClientHello; null until one does. */
   private queued: Uint8Array[] | null = null;
   private queuedBytes = 0;
-  private replay: Uint8Array | null = null;
-  private proxyHeaderOut: Uint8Array | null = null;
-  private sslRequest = false;
+  private handover: Handover | null = null;
   /** A prelude step held while another thread decides whether its client is within --max-conns-per-ip. */
   private parked: PreludeStep | null = null;
   /**
@@ -140,11 +137,11 @@ export class Opening {
     if (step.kind === "refuse") return conn.close(step.outcome, step.reason, step.code);
     conn.clearTimer();
     const received = step.proxyHeader;
-    this.proxyHeaderOut = outgoingHeader(conn.ctx.config, received?.bytes ?? null, () => this.endpoints(received));
+    const header = outgoingHeader(conn.ctx.config, received?.bytes ?? null, () => this.endpoints(received));
     if (step.kind === "cancel") {
       const { client, local } = this.endpoints(received);
       conn.opening = null;
-      return cancel(conn, this.proxyHeaderOut, { client: conn.key, clientPort: client.port, local, request: step.request.slice(), header: received?.bytes ?? null });
+      return cancel(conn, header, { client: conn.key, clientPort: client.port, local, request: step.request.slice(), header: received?.bytes ?? null });
     }
     const { config } = conn.ctx;
     if (step.hello.serverName === null) {
@@ -161,8 +158,7 @@ export class Opening {
       return conn.close("refused_invalid", "--hostname-template makes no valid hostname of this SNI", "invalid_hostname");
     }
     conn.hostname = routed.hostname;
-    this.replay = step.replay;
-    this.sslRequest = step.sslRequest;
+    this.handover = new Handover(conn, this, { replay: step.replay, header, sslRequest: step.sslRequest });
     conn.to("acquiring");
     const warm = conn.ctx.tunnels.tryAcquire(routed.hostname, conn);
     if (warm !== null) return conn.onLease(warm);
@@ -181,45 +177,15 @@ export class Opening {
   }
 
   onBackendOpen(socket: Socket<Connection>): void {
-    const { conn } = this;
-    conn.clearTimer();
-    conn.backend.socket = socket;
-    if (this.proxyHeaderOut !== null) conn.backend.send(this.proxyHeaderOut);
-    if (!this.sslRequest) return this.startPipe();
-    conn.backend.send(SSL_REQUEST);
-    conn.to("awaitingSslAnswer");
-    conn.armTimer(conn.ctx.config.helloTimeoutMs, () => {
-      conn.ctx.metrics.refusals.inc("backend_timeout");
-      conn.fail("timeout", "backend did not answer the SSLRequest");
-    });
+    this.handover?.onBackendOpen(socket);
   }
 
   onSslAnswer(chunk: Uint8Array): void {
-    const { conn } = this;
-    conn.clearTimer();
-    if (chunk[0] !== SSL_ACCEPTED_BYTE) {
-      conn.ctx.log.warn("backend refused TLS", { client: conn.address, tunnel: conn.hostname, port: conn.port });
-      return conn.close("backend_refused_tls", "backend answered the SSLRequest without S");
-    }
-    this.startPipe();
-    if (chunk.length > 1) conn.onBackendData(chunk.subarray(1));
+    this.handover?.onSslAnswer(chunk);
   }
 
-  private startPipe(): void {
-    const { conn } = this;
-    conn.to("piping");
-    conn.opening = null;
-    const queued = this.takeQueued();
-    const replay = queued.length === 0 ? (this.replay as Uint8Array) : concat([this.replay as Uint8Array, ...queued]);
-    this.replay = null;
-    conn.ctx.proxied(conn);
-    conn.onClientData(replay);
-    conn.ctx.metrics.handshake.observe((performance.now() - conn.acceptedAt) / 1000);
-    if (conn.client.readEnded) conn.backend.shutdown();
-    else if (conn.backend.pending === null) conn.client.resume();
-  }
-
-  private takeQueued(): Uint8Array[] {
+  /** Every chunk queued so far, in order; the queue is empty afterwards. */
+  takeQueued(): Uint8Array[] {
     const queued = this.queued ?? [];
     this.queued = null;
     this.queuedBytes = 0;

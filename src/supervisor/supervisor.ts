@@ -13,10 +13,10 @@ import { Starts } from "./starts.ts";
 import { Stops } from "./stops.ts";
 import { TunnelTable } from "./table.ts";
 import { Lease, type Tunnel } from "./tunnel.ts";
-import type { TunnelProcess } from "./process.ts";
 import { TokenBucket } from "../token-bucket.ts";
+import { Control } from "./control.ts";
 import type {
-  EdgeNotices, LeaseHolder, PortProbe, Spawner, StartResult, TunnelControl, TunnelInfo, TunnelLease, TunnelProvider, TunnelState,
+  EdgeNotices, LeaseHolder, PortProbe, Spawner, TunnelInfo, TunnelLease, TunnelProvider, TunnelState,
 } from "./types.ts";
 
 export interface SupervisorOptions {
@@ -44,19 +44,17 @@ export interface SupervisorDeps {
   readonly caches?: EdgeNotices;
 }
 
-function isEnding(tunnel: Tunnel): boolean {
-  return tunnel.state === "stopping" || tunnel.state === "stopped";
-}
-
 const NO_CACHES: EdgeNotices = { offer: () => undefined, withdraw: () => Promise.resolve(), exited: () => undefined };
 
-export class Supervisor implements TunnelProvider, TunnelControl {
+export class Supervisor implements TunnelProvider {
   private readonly table: TunnelTable;
   private readonly stops: Stops;
   private readonly starts: Starts;
   private readonly capacity: Capacity;
 
   private readonly startRate: TokenBucket;
+  /** Tunnel control by hand (the admin API, --warm). */
+  readonly control: Control;
 
   constructor(
     private readonly options: SupervisorOptions,
@@ -72,6 +70,14 @@ export class Supervisor implements TunnelProvider, TunnelControl {
       onExit: (tunnel, process) => this.starts.onExit(tunnel, process),
     });
     this.starts = new Starts(this.table, this.stops, launcher, options, { ...deps, edges: caches });
+    this.control = new Control({
+      table: this.table,
+      stops: this.stops,
+      log: deps.log,
+      usable: (hostname, pinning) => this.usable(hostname, pinning),
+      settled: (tunnel) => this.settled(tunnel),
+      stuck: (pids) => this.stuck(pids),
+    });
   }
 
   async acquire(hostname: string, holder: LeaseHolder): Promise<TunnelLease> {
@@ -96,14 +102,16 @@ export class Supervisor implements TunnelProvider, TunnelControl {
     return this.table.all().map((tunnel) => tunnel.info());
   }
 
-  info(hostname: string): TunnelInfo | null {
-    return this.table.get(hostname)?.info() ?? null;
-  }
 
   countByState(): Map<TunnelState, number> {
     const counts = new Map<TunnelState, number>([["starting", 0], ["ready", 0], ["idle", 0], ["stopping", 0], ["failed", 0]]);
     for (const tunnel of this.table.all()) counts.set(tunnel.state, (counts.get(tunnel.state) ?? 0) + 1);
     return counts;
+  }
+
+  /** The tunnels that listen now and their ports: what an edge worker that (re)starts may lease without asking. */
+  leasable(): [hostname: string, port: number][] {
+    return this.table.all().flatMap((t) => (isLeasable(t.state) && t.process !== null ? [[t.hostname, t.process.port] as [string, number]] : []));
   }
 
   /** Tunnels pinned now (for the tunnels_pinned gauge). */
@@ -114,50 +122,6 @@ export class Supervisor implements TunnelProvider, TunnelControl {
   /** Processes running now, stopping ones included: what --max-tunnels caps. */
   get running(): number {
     return this.capacity.used;
-  }
-
-  async start(hostname: string, options: { readonly pin?: boolean } = {}): Promise<StartResult> {
-    for (;;) {
-      const known = this.table.get(hostname);
-      // A failed tunnel pinned now is retried when its cooldown ends: that is the answer, not the cooldown.
-      if (options.pin === true && known?.state === "failed" && !this.table.closing) {
-        this.pin(known);
-        return { kind: "pinned_in_cooldown", info: known.info() };
-      }
-      const tunnel = this.usable(hostname, options.pin === true);
-      if (options.pin === true) this.pin(tunnel);
-      if (options.pin === false) this.unpin(tunnel);
-      if (isLeasable(tunnel.state)) return { kind: "ready", info: tunnel.info() };
-      await this.settled(tunnel);
-    }
-  }
-
-  async stop(hostname: string, options: { readonly force?: boolean } = {}): Promise<"stopped" | "unknown" | "in_use"> {
-    let tunnel = this.table.get(hostname);
-    if (tunnel === undefined) return "unknown";
-    let process: TunnelProcess | null = null;
-    while (tunnel !== undefined && !isEnding(tunnel)) {
-      this.unpin(tunnel);
-      if (tunnel.state !== "failed" && tunnel.connections > 0) {
-        if (options.force !== true) return "in_use";
-        for (const holder of [...tunnel.holders]) holder.onTunnelLost("stopped by admin");
-      }
-      process = tunnel.process;
-      if (tunnel.state !== "idle" || options.force === true) {
-        this.stops.now(tunnel, "admin");
-        break;
-      }
-      // A decided stop is abandoned when anything happens meanwhile (a lease, a crash): look at the tunnel again.
-      if (await this.stops.decide(tunnel, "admin")) break;
-      tunnel = this.table.get(hostname);
-    }
-    if (process !== null && !(await process.gone())) this.stuck([process.pid]);
-    return "stopped";
-  }
-
-  /** --warm: pins and starts each; a failure is logged by the start and retried by the pinned policy. */
-  warm(hostnames: readonly string[]): void {
-    for (const hostname of hostnames) void this.start(hostname, { pin: true }).catch(() => undefined);
   }
 
   /** Stops every tunnel and resolves once every process has exited, or been SIGKILLed and found stuck. */
@@ -196,32 +160,16 @@ export class Supervisor implements TunnelProvider, TunnelControl {
     return tunnel;
   }
 
+  private stuck(pids: readonly number[]): void {
+    this.deps.log.error("tunnel processes did not exit after SIGKILL", { pids: pids.join(",") });
+  }
+
   /** Waits for a start to end (rejecting as it fails) or a stop to complete. */
   private async settled(tunnel: Tunnel): Promise<void> {
     if (tunnel.state === "starting") return tunnel.started.promise;
     const process = tunnel.process;
     if (tunnel.state === "stopping" && process !== null && (await process.gone())) return;
     throw new ProxyError("tunnel_stopping", `tunnel ${tunnel.hostname} is still stopping`);
-  }
-
-  private pin(tunnel: Tunnel): void {
-    if (tunnel.pinned || tunnel.state === "stopping" || tunnel.state === "stopped") return;
-    tunnel.pinned = true;
-    tunnel.idleTimer?.cancel();
-    tunnel.idleTimer = null;
-    this.deps.log.info("tunnel pinned", { tunnel: tunnel.hostname });
-  }
-
-  /** Unpinned, an idle tunnel is stopped after --idle-timeout like any other. */
-  private unpin(tunnel: Tunnel): void {
-    if (!tunnel.pinned) return;
-    tunnel.pinned = false;
-    this.deps.log.info("tunnel unpinned", { tunnel: tunnel.hostname });
-    this.stops.armIdle(tunnel);
-  }
-
-  private stuck(pids: readonly number[]): void {
-    this.deps.log.error("tunnel processes did not exit after SIGKILL", { pids: pids.join(",") });
   }
 
   private lease(tunnel: Tunnel, holder: LeaseHolder): TunnelLease {

@@ -20,7 +20,7 @@ function admin(t: Harness, auth: AdminOptions = {}, draining = false) {
   const sources: AdminSources = {
     metrics: t.metrics,
     tunnels: () => t.supervisor.list(),
-    control: t.supervisor,
+    control: t.supervisor.control,
     unhealthy: () => (draining ? "draining" : null),
     token: auth.token ?? null,
     loopback: auth.loopback ?? true,
@@ -129,7 +129,7 @@ describe("DELETE /tunnels/{hostname}", () => {
     const t = setup();
     (await t.ready(A)).release();
     expect((await admin(t)("DELETE", `/tunnels/${A}`)).status).toBe(200);
-    expect(t.supervisor.info(A)).toBeNull();
+    expect(t.supervisor.control.info(A)).toBeNull();
   });
 });
 
@@ -145,10 +145,10 @@ describe("auth", () => {
       expect(response.headers.get("www-authenticate")).toBe("Bearer");
     }
     expect(t.spawner.children).toHaveLength(0);
-    expect(t.supervisor.info(A)).toBeNull();
+    expect(t.supervisor.control.info(A)).toBeNull();
     expect((await send("POST", `/tunnels/${A}`, { authorization: `Bearer ${TOKEN}` })).status).toBe(200);
     expect((await send("DELETE", `/tunnels/${A}`, { authorization: "Bearer wrong" })).status).toBe(401);
-    expect(t.supervisor.info(A)).not.toBeNull();
+    expect(t.supervisor.control.info(A)).not.toBeNull();
     expect((await send("DELETE", `/tunnels/${A}`, { authorization: `bearer ${TOKEN}` })).status).toBe(200);
   });
 
@@ -222,7 +222,7 @@ describe("the trust boundary", () => {
     expect(t.spawner.children).toHaveLength(0);
     expect((await send("POST", `/tunnels/${A}`, { host, origin: `http://${host}` })).status).toBe(200);
     expect((await send("DELETE", `/tunnels/${A}`, { host, origin: "http://attacker.example" })).status).toBe(403);
-    expect(t.supervisor.info(A)).not.toBeNull();
+    expect(t.supervisor.control.info(A)).not.toBeNull();
     expect((await send("GET", `/tunnels/${A}`, { host, origin: "http://attacker.example" })).status).toBe(200);
   });
 
@@ -254,7 +254,7 @@ describe("query values and answers", () => {
     expect(t.spawner.children).toHaveLength(0);
     (await t.ready(A)).release();
     expect((await send("DELETE", `/tunnels/${A}?force=${value}`)).status).toBe(400);
-    expect(t.supervisor.info(A)).not.toBeNull();
+    expect(t.supervisor.control.info(A)).not.toBeNull();
   });
 
   test("POST ?pin=false unpins without stopping", async () => {
@@ -277,7 +277,7 @@ describe("query values and answers", () => {
     expect(pinned.status).toBe(202);
     expect(await pinned.json()).toMatchObject({ hostname: A, state: "failed", pinned: true });
     await t.clock.advance(2100);
-    expect(t.supervisor.info(A)).toMatchObject({ state: "idle", pinned: true });
+    expect(t.supervisor.control.info(A)).toMatchObject({ state: "idle", pinned: true });
   });
 
   test("HEAD answers like GET and never stops the tunnel", async () => {
@@ -288,7 +288,7 @@ describe("query values and answers", () => {
     expect(head.status).toBe(200);
     expect(head.headers.get("content-type")).toContain("application/json");
     expect((await send("HEAD", "/tunnels/cft-unknown.example.test")).status).toBe(404);
-    expect(t.supervisor.info(A)).toMatchObject({ state: "idle" });
+    expect(t.supervisor.control.info(A)).toMatchObject({ state: "idle" });
     expect(t.spawner.alive).toHaveLength(1);
   });
 
@@ -298,6 +298,6 @@ describe("query values and answers", () => {
     const response = await admin(t)("DELETE", `/tunnels/${A}?force=false`);
     expect(response.status).toBe(409);
     expect(t.lost).toEqual([]);
-    expect(t.supervisor.info(A)).toMatchObject({ connections: 1, state: "ready" });
+    expect(t.supervisor.control.info(A)).toMatchObject({ connections: 1, state: "ready" });
   });
 });

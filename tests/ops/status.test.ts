@@ -97,7 +97,7 @@ test("control: token when a token file is set, else loopback only on loopback, e
 describe("the admin routes", () => {
   const sources = (status?: AdminSources["status"]): AdminSources => {
     const t = setup();
-    return { metrics: t.metrics, tunnels: () => t.supervisor.list(), control: t.supervisor, unhealthy: () => null, token: null, loopback: true,
+    return { metrics: t.metrics, tunnels: () => t.supervisor.list(), control: t.supervisor.control, unhealthy: () => null, token: null, loopback: true,
       allowSniSuffix: [], log: createLogger({ format: "json", level: "error", write: () => undefined }), ...(status ? { status } : {}) };
   };
   const get = (path: string, from: AdminSources) => handleAdmin(new Request(`http://127.0.0.1:19090${path}`), from);

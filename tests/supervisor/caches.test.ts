@@ -89,7 +89,7 @@ describe("a decided stop waits for the withdrawal and loses to a lease that land
     const t = setup();
     await idleTunnel(t);
     t.caches.holdWithdrawals = true;
-    const stop = observe(t.supervisor.stop(A));
+    const stop = observe(t.supervisor.control.stop(A));
     await t.clock.advance(1);
     const lease = t.tryAcquire(A);
     t.caches.finishWithdrawals();
@@ -113,7 +113,7 @@ describe("stops that do not wait for the caches", () => {
     await t.clock.advance(1);
     expect(t.state(A)?.state).toBe("starting");
     expect(t.state("cft-b.example.test")?.state).toBe("failed");
-    expect(await t.supervisor.stop("cft-c.example.test", { force: true })).toBe("stopped");
+    expect(await t.supervisor.control.stop("cft-c.example.test", { force: true })).toBe("stopped");
     const stopped = observe(t.supervisor.stopAll());
     await t.clock.advance(1);
     expect(stopped.status).toBe("resolved");

@@ -10,10 +10,10 @@ const B = "cft-b.example.test";
 describe("info and start", () => {
   test("info is null for an unknown tunnel; start resolves with the object once it listens", async () => {
     const t = setup();
-    expect(t.supervisor.info(A)).toBeNull();
-    const started = t.supervisor.start(A);
+    expect(t.supervisor.control.info(A)).toBeNull();
+    const started = t.supervisor.control.start(A);
     await t.clock.advance(1);
-    expect(t.supervisor.info(A)).toMatchObject({ hostname: A, state: "starting", pinned: false, port: 20000 });
+    expect(t.supervisor.control.info(A)).toMatchObject({ hostname: A, state: "starting", pinned: false, port: 20000 });
     await t.clock.advance(100);
     expect(await started).toMatchObject({ kind: "ready", info: { hostname: A, state: "idle", pinned: false, port: 20000, pid: 100, connections: 0 } });
   });
@@ -21,7 +21,7 @@ describe("info and start", () => {
   test("a start joins the one in progress, and the next connection uses it without a second spawn", async () => {
     const t = setup();
     const first = t.acquire(A);
-    const started = t.supervisor.start(A);
+    const started = t.supervisor.control.start(A);
     await t.clock.advance(100);
     expect((await started).info.port).toBe(20000);
     expect((await first).port).toBe(20000);
@@ -32,21 +32,21 @@ describe("info and start", () => {
   test("a failed start rejects with its error, then with the cooldown; at the cap with none idle, capacity", async () => {
     const t = setup({ maxTunnels: 1 });
     t.spawner.onSpawn = (child) => t.clock.after(5, () => child.exit());
-    const failed = errorCode(t.supervisor.start(A));
+    const failed = errorCode(t.supervisor.control.start(A));
     await t.clock.advance(10);
     expect(await failed).toBe("tunnel_start_failed");
-    expect(await errorCode(t.supervisor.start(A))).toBe("tunnel_cooldown");
+    expect(await errorCode(t.supervisor.control.start(A))).toBe("tunnel_cooldown");
     t.spawner.onSpawn = (child) => t.clock.after(30, () => t.probe.listening.add(child.port));
     await t.ready(B);
     await t.clock.advance(2000);
-    expect(await errorCode(t.supervisor.start(A))).toBe("tunnel_capacity");
+    expect(await errorCode(t.supervisor.control.start(A))).toBe("tunnel_capacity");
   });
 });
 
 describe("pinned tunnels", () => {
   test("are never stopped for idleness nor evicted, and count against --max-tunnels", async () => {
     const t = setup({ maxTunnels: 1, idleTimeoutMs: 1000 });
-    const started = t.supervisor.start(A, { pin: true });
+    const started = t.supervisor.control.start(A, { pin: true });
     await t.clock.advance(100);
     expect((await started).info).toMatchObject({ state: "idle", pinned: true });
     expect(t.supervisor.pinnedCount()).toBe(1);
@@ -62,20 +62,20 @@ describe("pinned tunnels", () => {
     const t = setup({ idleTimeoutMs: 1000 });
     (await t.ready(A)).release();
     await t.clock.advance(500);
-    expect((await t.supervisor.start(A, { pin: true })).info).toMatchObject({ pinned: true });
+    expect((await t.supervisor.control.start(A, { pin: true })).info).toMatchObject({ pinned: true });
     await t.clock.advance(5000);
     expect(t.spawner.alive).toHaveLength(1);
   });
 
   test("are restarted with backoff whenever they exit, in use or not", async () => {
     const t = setup();
-    void t.supervisor.start(A, { pin: true });
+    void t.supervisor.control.start(A, { pin: true });
     await t.clock.advance(100);
     t.spawner.children[0]?.exit({ code: null, signal: "SIGKILL" });
     await t.clock.advance(1);
-    expect(t.supervisor.info(A)).toMatchObject({ state: "starting", pinned: true, restarts: 1 });
+    expect(t.supervisor.control.info(A)).toMatchObject({ state: "starting", pinned: true, restarts: 1 });
     await t.clock.advance(2100);
-    expect(t.supervisor.info(A)).toMatchObject({ state: "idle", port: 20001 });
+    expect(t.supervisor.control.info(A)).toMatchObject({ state: "idle", port: 20001 });
   });
 
   test("a failed pinned start is retried after its cooldown, the delay doubling up to 30 s, while it stays pinned", async () => {
@@ -86,19 +86,19 @@ describe("pinned tunnels", () => {
       t.clock.after(5, () => child.exit());
     };
     const start = t.clock.now();
-    const failed = errorCode(t.supervisor.start(A, { pin: true }));
+    const failed = errorCode(t.supervisor.control.start(A, { pin: true }));
     await t.clock.advance(10);
     expect(await failed).toBe("tunnel_start_failed");
     await t.clock.advance(200_000);
     const gaps = spawnedAt.slice(1).map((at, i) => at - (spawnedAt[i] as number) - 5);
     expect(spawnedAt[0]).toBe(start);
     expect(gaps.slice(0, 7)).toEqual([2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
-    expect(t.supervisor.info(A)).toMatchObject({ pinned: true });
+    expect(t.supervisor.control.info(A)).toMatchObject({ pinned: true });
     const count = t.spawner.children.length;
-    expect(await t.supervisor.stop(A)).toBe("stopped");
+    expect(await t.supervisor.control.stop(A)).toBe("stopped");
     await t.clock.advance(100_000);
     expect(t.spawner.children).toHaveLength(count);
-    expect(t.supervisor.info(A)).toBeNull();
+    expect(t.supervisor.control.info(A)).toBeNull();
   });
 
   test("warm pins and starts each; a failure is retried by the pinned policy", async () => {
@@ -107,12 +107,12 @@ describe("pinned tunnels", () => {
       if (child.argv.includes(B) && t.spawner.children.filter((c) => c.argv.includes(B)).length === 1) t.clock.after(5, () => child.exit());
       else t.clock.after(30, () => t.probe.listening.add(child.port));
     };
-    t.supervisor.warm([A, B]);
+    t.supervisor.control.warm([A, B]);
     await t.clock.advance(100);
-    expect(t.supervisor.info(A)).toMatchObject({ state: "idle", pinned: true });
-    expect(t.supervisor.info(B)).toMatchObject({ state: "failed", pinned: true });
+    expect(t.supervisor.control.info(A)).toMatchObject({ state: "idle", pinned: true });
+    expect(t.supervisor.control.info(B)).toMatchObject({ state: "failed", pinned: true });
     await t.clock.advance(2100);
-    expect(t.supervisor.info(B)).toMatchObject({ state: "idle", pinned: true });
+    expect(t.supervisor.control.info(B)).toMatchObject({ state: "idle", pinned: true });
     expect(t.supervisor.pinnedCount()).toBe(2);
   });
 });
@@ -120,26 +120,26 @@ describe("pinned tunnels", () => {
 describe("stop", () => {
   test("unknown, in use, and forced: the connections are told 'stopped by admin' before the process stops", async () => {
     const t = setup();
-    expect(await t.supervisor.stop(A)).toBe("unknown");
+    expect(await t.supervisor.control.stop(A)).toBe("unknown");
     await t.ready(A);
-    expect(await t.supervisor.stop(A)).toBe("in_use");
+    expect(await t.supervisor.control.stop(A)).toBe("in_use");
     expect(t.spawner.alive).toHaveLength(1);
-    expect(await t.supervisor.stop(A, { force: true })).toBe("stopped");
+    expect(await t.supervisor.control.stop(A, { force: true })).toBe("stopped");
     expect(t.lost).toEqual([`${A}: stopped by admin`]);
-    expect(t.supervisor.info(A)).toBeNull();
+    expect(t.supervisor.control.info(A)).toBeNull();
     expect(t.spawner.alive).toHaveLength(0);
   });
 
   test("unpins an idle tunnel and answers once its process has exited", async () => {
     const t = setup();
-    void t.supervisor.start(A, { pin: true });
+    void t.supervisor.control.start(A, { pin: true });
     await t.clock.advance(100);
     const child = t.spawner.children[0] as FakeChild;
     child.kill = (signal) => void child.signals.push(signal);
-    const stop = observe(t.supervisor.stop(A));
+    const stop = observe(t.supervisor.control.stop(A));
     await t.clock.advance(1000);
     expect(stop.status).toBe("pending");
-    expect(t.supervisor.info(A)).toMatchObject({ state: "stopping", pinned: false });
+    expect(t.supervisor.control.info(A)).toMatchObject({ state: "stopping", pinned: false });
     expect(t.logged("tunnel unpinned")).toHaveLength(1);
     child.exit({ code: null, signal: "SIGTERM" });
     await t.clock.advance(1);
@@ -150,8 +150,8 @@ describe("stop", () => {
     const t = setup();
     t.spawner.failWith = new ProxyError("spawn_failed", "cloudflared not found");
     expect(await errorCode(t.acquire(A))).toBe("spawn_failed");
-    expect(await t.supervisor.stop(A)).toBe("stopped");
-    expect(t.supervisor.info(A)).toBeNull();
+    expect(await t.supervisor.control.stop(A)).toBe("stopped");
+    expect(t.supervisor.control.info(A)).toBeNull();
     t.spawner.failWith = null;
     expect((await t.ready(A)).port).toBeGreaterThanOrEqual(20000);
   });
@@ -160,7 +160,7 @@ describe("stop", () => {
     const t = setup();
     const waiting = errorCode(t.acquire(A));
     await t.clock.advance(10);
-    expect(await t.supervisor.stop(A)).toBe("stopped");
+    expect(await t.supervisor.control.stop(A)).toBe("stopped");
     expect(await waiting).toBe("tunnel_stopping");
     expect(t.spawner.alive).toHaveLength(0);
     expect(t.logged("tunnel ready")).toHaveLength(0);
@@ -169,7 +169,7 @@ describe("stop", () => {
 
 test("a pinned tunnel back from --max-restarts counts its crashes afresh: one more crash restarts it", async () => {
   const t = setup({ maxRestarts: 1, restartBackoffMs: 1000 });
-  void t.supervisor.start(A, { pin: true }).catch(() => undefined);
+  void t.supervisor.control.start(A, { pin: true }).catch(() => undefined);
   await t.clock.advance(100);
   for (let crash = 0; crash < 2; crash++) {
     t.spawner.alive[0]?.exit();

@@ -30,7 +30,7 @@ describe("--tunnel-start-rate", () => {
   test("crash restarts and pinned tunnels are never refused for it", async () => {
     const t = setup({ tunnelStartRate: 1, restartBackoffMs: 100 });
     const lease = await t.ready(name(0));
-    const pinned = t.supervisor.start(name(1), { pin: true });
+    const pinned = t.supervisor.control.start(name(1), { pin: true });
     t.spawner.children[0]?.exit();
     await t.clock.advance(200);
     expect((await pinned).info).toMatchObject({ pinned: true, state: "idle" });
@@ -65,7 +65,7 @@ describe("what is said about it", () => {
   test("a pinned start refused for capacity is no failed start: no process, no tunnel_starts failed, a warning", async () => {
     const t = setup({ maxTunnels: 1 });
     await t.ready(name(0));
-    expect(await errorCode(t.supervisor.start(name(1), { pin: true }))).toBe("tunnel_capacity");
+    expect(await errorCode(t.supervisor.control.start(name(1), { pin: true }))).toBe("tunnel_capacity");
     expect(t.spawner.children).toHaveLength(1);
     expect(t.metrics.tunnelStarts.get("failed")).toBe(0);
     expect(t.metrics.tunnelFailures.get("start_failed")).toBe(0);
@@ -100,18 +100,18 @@ describe("what is said about it", () => {
     await t.clock.advance(10);
     expect(await failed).toBe("tunnel_start_failed");
     t.spawner.onSpawn = (child) => t.clock.after(30, () => child.alive && t.probe.listening.add(child.port));
-    expect(await t.supervisor.start(name(0), { pin: true })).toMatchObject({ kind: "pinned_in_cooldown", info: { state: "failed", pinned: true } });
-    expect(await errorCode(t.supervisor.start(name(0)))).toBe("tunnel_cooldown");
+    expect(await t.supervisor.control.start(name(0), { pin: true })).toMatchObject({ kind: "pinned_in_cooldown", info: { state: "failed", pinned: true } });
+    expect(await errorCode(t.supervisor.control.start(name(0)))).toBe("tunnel_cooldown");
     await t.clock.advance(2100);
     expect(t.state(name(0))).toMatchObject({ state: "idle", pinned: true });
   });
 
   test("pin false unpins a running tunnel without stopping it; it then stops once idle", async () => {
     const t = setup({ idleTimeoutMs: 1000 });
-    const pinned = t.supervisor.start(name(0), { pin: true });
+    const pinned = t.supervisor.control.start(name(0), { pin: true });
     await t.clock.advance(100);
     await pinned;
-    expect((await t.supervisor.start(name(0), { pin: false })).info).toMatchObject({ pinned: false, state: "idle" });
+    expect((await t.supervisor.control.start(name(0), { pin: false })).info).toMatchObject({ pinned: false, state: "idle" });
     expect(t.spawner.alive).toHaveLength(1);
     await t.clock.advance(1100);
     expect(t.state(name(0))).toBeUndefined();
@@ -121,7 +121,7 @@ describe("what is said about it", () => {
     const t = setup();
     (await t.ready(name(0))).release();
     t.caches.holdWithdrawals = true;
-    const stop = t.supervisor.stop(name(0));
+    const stop = t.supervisor.control.stop(name(0));
     await t.clock.advance(1);
     t.spawner.children[0]?.exit();
     await t.clock.advance(1);

@@ -143,9 +143,9 @@ describe("every wait ends", () => {
     const starts = ["a", "b", "c"].map((name) => errorCode(t.acquire(`cft-${name}.example.test`)));
     await t.clock.advance(10);
     expect(await Promise.all(starts)).toEqual(["tunnel_start_failed", "tunnel_start_failed", "tunnel_start_failed"]);
-    expect(t.supervisor.info("cft-a.example.test")?.state).toBe("failed");
+    expect(t.supervisor.control.info("cft-a.example.test")?.state).toBe("failed");
     await t.clock.advance(2000);
-    for (const name of ["a", "b", "c"]) expect(t.supervisor.info(`cft-${name}.example.test`)).toBeNull();
+    for (const name of ["a", "b", "c"]) expect(t.supervisor.control.info(`cft-${name}.example.test`)).toBeNull();
     expect(t.clock.pending).toBe(0);
   });
 });

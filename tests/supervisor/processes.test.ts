@@ -31,7 +31,7 @@ describe("stopping real processes", () => {
     (await within(5000, t.supervisor.acquire(hostname, t.holder), "the tunnel becoming ready")).release();
     const [pid] = t.pidsOf(hostname) as [number];
     const started = performance.now();
-    expect(await within(8000, t.supervisor.stop(hostname), "the stop of a process that ignores SIGTERM")).toBe("stopped");
+    expect(await within(8000, t.supervisor.control.stop(hostname), "the stop of a process that ignores SIGTERM")).toBe("stopped");
     const tookMs = performance.now() - started;
     expect(tookMs).toBeGreaterThan(4900);
     expect(tookMs).toBeLessThan(7500);
@@ -60,9 +60,9 @@ describe("a descendant holding the output pipes", () => {
     (await within(5000, t.supervisor.acquire(hostname, t.holder), "the tunnel becoming ready")).release();
     const [descendant] = t.pidsOf(hostname, "descendant") as [number];
     expect(isAlive(descendant)).toBe(true);
-    expect(await within(3000, t.supervisor.stop(hostname), "the stop of a tunnel whose descendant holds its pipes")).toBe("stopped");
+    expect(await within(3000, t.supervisor.control.stop(hostname), "the stop of a tunnel whose descendant holds its pipes")).toBe("stopped");
     await within(1000, gone(descendant), "the descendant ending with its tunnel");
-    expect(t.supervisor.info(hostname)).toBeNull();
+    expect(t.supervisor.control.info(hostname)).toBeNull();
   }, TEST_MS);
 
   test("a crash is seen as an exit and restarted, and the crashed process's descendant does not outlive it", async () => {
@@ -77,7 +77,7 @@ describe("a descendant holding the output pipes", () => {
     const [first, second] = t.pidsOf(hostname) as [number, number];
     expect(isAlive(first)).toBe(false);
     expect(isAlive(second)).toBe(true);
-    expect(t.supervisor.info(hostname)).toMatchObject({ state: "ready", pid: second, restarts: 1 });
+    expect(t.supervisor.control.info(hostname)).toMatchObject({ state: "ready", pid: second, restarts: 1 });
     lease.release();
   }, TEST_MS);
 });
