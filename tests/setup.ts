@@ -1,11 +1,18 @@
-// Test preload: compiles the proxy once per run so end-to-end tests exercise the single binary operators ship.
-// TTP_BINARY=path uses an existing binary; TTP_FROM_SOURCE=1 runs src/main.ts with bun instead.
-import { mkdtempSync } from "node:fs";
+// Test preload: every temporary file of the run goes in one directory removed when the run ends, and the proxy is
+// compiled once per run so end-to-end tests exercise the single binary operators ship. TTP_BINARY=path uses an
+// existing binary (`bun run test` builds one for both of its halves); TTP_FROM_SOURCE=1 runs src/main.ts with bun.
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
+// Readable by everyone: PostgreSQL runs as its own user and keeps its data directory in here.
+const run = mkdtempSync(join(tmpdir(), "ttp-run-"));
+chmodSync(run, 0o755);
+process.env.TMPDIR = run;
+process.on("exit", () => rmSync(run, { recursive: true, force: true }));
+
 if (!process.env.TTP_BINARY && process.env.TTP_FROM_SOURCE !== "1") {
-  const outfile = join(mkdtempSync(join(tmpdir(), "ttp-bin-")), "tcp-tunnel-proxy");
+  const outfile = join(run, "tcp-tunnel-proxy");
   const root = resolve(import.meta.dir, "..");
   const result = Bun.spawnSync([process.execPath, "build", "--compile", resolve(root, "src/main.ts"), "--outfile", outfile], {
     cwd: root,

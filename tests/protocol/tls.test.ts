@@ -165,3 +165,18 @@ describe("fatal alerts are TLS records with record version 0x0303 (RFC 8446 §5.
     expect(ALERT_INTERNAL_ERROR).toEqual(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]));
   });
 });
+
+test("a ClientHello of exactly 65,536 bytes (the cap) parses across records; one byte more is refused", () => {
+  const base = clientHello({ names: ["big.example.test"], padding: 1 });
+  const size = (padding: number) => clientHello({ names: ["big.example.test"], padding }).length - 4;
+  const padding = 1 + (65_536 - (base.length - 4));
+  expect(size(padding)).toBe(65_536);
+  const exact = records(clientHello({ names: ["big.example.test"], padding }));
+  const parsed = parseClientHelloRecords(exact);
+  expect(parsed.kind).toBe("done");
+  if (parsed.kind === "done") {
+    expect(parsed.value.serverName).toBe("big.example.test");
+    expect(parsed.consumed).toBe(exact.length);
+  }
+  expect(parseClientHelloRecords(records(clientHello({ names: ["big.example.test"], padding: padding + 1 })))).toEqual({ kind: "invalid", code: "hello_too_long" });
+});

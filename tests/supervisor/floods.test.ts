@@ -133,3 +133,20 @@ describe("what is said about it", () => {
     expect(t.spawner.alive).toHaveLength(0);
   });
 });
+
+describe("runningPort: a cancel's view of a tunnel", () => {
+  test("null while it starts, its port while it listens, null again while it stops", async () => {
+    const t = setup({ idleTimeoutMs: 1000 });
+    t.spawner.diesOn = ["SIGKILL"];
+    const lease = t.acquire(name(0));
+    await t.clock.advance(1);
+    expect(t.state(name(0))?.state).toBe("starting");
+    expect(t.supervisor.runningPort(name(0))).toBeNull();
+    await t.clock.advance(100);
+    (await lease).release();
+    expect(t.supervisor.runningPort(name(0))).toBe(20000);
+    await t.clock.advance(1000);
+    expect(t.state(name(0))?.state).toBe("stopping");
+    expect(t.supervisor.runningPort(name(0))).toBeNull();
+  });
+});
