@@ -1,11 +1,14 @@
-// Seeded fuzz run against the compiled proxy: thousands of random and mutated preludes over raw sockets.
-// Asserts the proxy stays up, starts no tunnel for invalid or disallowed input, and leaks no socket.
+// Seeded fuzz run against the compiled proxy: thousands of random and mutated preludes, SNI storms and cancel floods
+// over raw sockets, then hostile admin requests (Host, Origin, methods, paths). Asserts the proxy stays up, starts
+// no tunnel for invalid or disallowed input nor faster than --tunnel-start-rate, changes nothing for a foreign page
+// or name, and leaks no socket.
 // Usage: bun run fuzz [--cases N] [--seed S]
 import { parseArgs } from "node:util";
 import { fuzzCases, runFuzz } from "../tests/helpers/fuzz-cases.ts";
 import { startProxy } from "../tests/helpers/proxy-process.ts";
 import { metric, openFds, scrape } from "../tests/helpers/admin.ts";
 import { isValidHostname } from "../src/protocol/hostname.ts";
+import { fuzzAdmin } from "../tests/helpers/fuzz-admin.ts";
 
 const { values } = parseArgs({ options: { cases: { type: "string", default: "5000" }, seed: { type: "string", default: "1" } } });
 const count = Number(values.cases);
@@ -24,6 +27,8 @@ const proxy = await startProxy(
 const fdsBefore = openFds(proxy.proc.pid);
 const started = performance.now();
 const result = await runFuzz(proxy.port, fuzzCases(seed, count, suffix), 64);
+const seconds = (performance.now() - started) / 1000;
+const admin = await fuzzAdmin(proxy.adminPort as number, seed, Math.max(200, Math.floor(count / 10)));
 const samples = await scrape(proxy.adminPort as number);
 const starts = proxy.lines.filter((l) => l.msg === "tunnel starting").map((l) => String(l.tunnel));
 const badStarts = starts.filter((t) => !isValidHostname(t) || !t.endsWith(`.${suffix}`));
@@ -37,13 +42,16 @@ const report = {
   active_connections: metric(samples, "tcp_tunnel_proxy_active_connections"),
   tunnels_started: starts.length,
   bad_tunnel_starts: badStarts,
+  start_rate_bound: 20 + Math.ceil(seconds * 20),
+  admin_requests: admin.requests,
+  admin_breaches: admin.breaches,
   fds_before: fdsBefore,
   fds_after: openFds(proxy.proc.pid),
 };
 console.log(JSON.stringify(report, null, 2));
 const tunnelFds = 3 * new Set(starts).size;
 const ok = report.alive && report.closed === count && report.active_connections === 0 && badStarts.length === 0 &&
-  report.fds_after <= fdsBefore + tunnelFds;
+  report.fds_after <= fdsBefore + tunnelFds && admin.breaches.length === 0 && new Set(starts).size <= report.start_rate_bound + 8;
 await proxy.stop();
 console.log(ok ? "fuzz: OK" : "fuzz: FAILED");
 process.exit(ok ? 0 : 1);

@@ -6,6 +6,7 @@ import { eventually, metric, openFds, processesMatching, rssBytes, scrape } from
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
 import { clientHello, records, unique } from "../helpers/builders.ts";
 import { fuzzCases, runFuzz } from "../helpers/fuzz-cases.ts";
+import { fuzzAdmin } from "../helpers/fuzz-admin.ts";
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
 import { buildProxyV2 } from "../../src/protocol/proxy-v2.ts";
 import { within } from "../helpers/deadline.ts";
@@ -225,5 +226,7 @@ test("fuzz: random and mutated preludes never crash the proxy, start a disallowe
   for (const tunnel of starts) expect(isValidHostname(tunnel) && tunnel.endsWith(`.${suffix}`)).toBe(true);
   const tunnelFds = 3 * new Set(starts).size;
   await eventually(() => openFds(pid), (fds) => fds <= fdsBefore + tunnelFds);
+  expect(await fuzzAdmin(proxy.adminPort as number, 7, 150)).toEqual({ requests: 150, breaches: [] });
+  expect(proxy.lines.filter((l) => l.msg === "tunnel starting" && String(l.tunnel).includes("evil"))).toEqual([]);
   expect(await proxy.stop()).toBe(0);
 }, 60_000);

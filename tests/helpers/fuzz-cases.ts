@@ -1,7 +1,9 @@
-// Seeded hostile preludes for fuzzing a running proxy: random bytes and mutations of every valid form.
+// Seeded hostile preludes for fuzzing a running proxy: random bytes and mutations of every valid form, SNI storms
+// (a new allowed hostname each), and cancel floods (bare, or behind PROXY headers naming many clients).
 import { concat, fromAscii } from "../../src/protocol/bytes.ts";
 import { SSL_REQUEST } from "../../src/protocol/postgres.ts";
 import { clientHello, fixture, ipv4Addresses, pgRequest, proxyV2, records, rng, startupMessage } from "./builders.ts";
+import { cancelRequest } from "./wire.ts";
 
 export interface FuzzCase {
   readonly bytes: Uint8Array;
@@ -28,7 +30,13 @@ export function fuzzCases(seed: number, count: number, sniSuffix: string): FuzzC
   for (let i = 0; i < count; i++) {
     let bytes: Uint8Array;
     const kind = random();
-    if (kind < 0.15) {
+    if (kind < 0.1) {
+      bytes = hello(`storm-${i}.${sniSuffix}`);
+    } else if (kind < 0.2) {
+      const source = [198, 51, 100, Math.floor(random() * 256)];
+      const header = random() < 0.5 ? new Uint8Array() : fromAscii(`PROXY TCP4 ${source.join(".")} 10.0.0.1 4000 19000\r\n`);
+      bytes = concat([header, cancelRequest(Math.floor(random() * 2 ** 31), Math.floor(random() * 2 ** 31))]);
+    } else if (kind < 0.3) {
       bytes = new Uint8Array(1 + Math.floor(random() * 600)).map(() => Math.floor(random() * 256));
     } else {
       bytes = pick(seeds).slice();
