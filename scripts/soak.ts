@@ -1,4 +1,4 @@
-// Chaos soak against the compiled proxy (issue 10): seeded clients of every kind against tunnels that crash, fail,
+// Chaos soak against the compiled proxy: seeded clients of every kind against tunnels that crash, fail,
 // start slowly, ask for a login or hang; optionally a SIGTERM at a random moment; then the invariants.
 // Usage: bun run soak [--seconds N] [--seed S] [--workers N] [--sigterm yes|no|random]
 import { parseArgs } from "node:util";

@@ -8,7 +8,7 @@ export interface Clock {
   after(ms: number, callback: () => void): Timer;
 }
 
-/** The longest delay setTimeout honours; Bun fires longer ones after ~1 ms (DESIGN §6). */
+/** The longest delay setTimeout honours; Bun fires longer ones after ~1 ms (with a TimeoutOverflowWarning). */
 export const MAX_TIMER_STEP_MS = 2 ** 31 - 1;
 
 /** Where timers are set: setTimeout, or a test's own record of what was asked. */

@@ -1,5 +1,5 @@
 // Client addresses of open connections: how many each has open (--max-conns-per-ip) and, per address, its proxied
-// connections newest first (PostgreSQL cancel affinity, DESIGN §1a). O(1) per open, move and close; the list lives
+// connections newest first (PostgreSQL cancel affinity). O(1) per open, move and close; the list lives
 // in two pointers on each connection, so an idle connection costs no extra object.
 import type { Connection } from "./connection.ts";
 import type { TunnelProvider } from "../supervisor/types.ts";

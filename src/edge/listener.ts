@@ -19,7 +19,7 @@ import { TOO_MANY_FROM_ADDRESS, TOO_MANY_IN_TOTAL } from "./refusal-reasons.ts";
 
 export type ListenerConfig = EdgeConfig & Pick<Config, "listen" | "maxConnections" | "trustedProxies" | "reusePort" | "workers">;
 
-/** What an edge shares with the others (one per thread, DESIGN §5), or has to itself when it is the only one. */
+/** What an edge shares with the others (one per thread), or has to itself when it is the only one. */
 export interface EdgeDeps {
   readonly tunnels: TunnelProvider;
   readonly log: Logger;

@@ -1,5 +1,5 @@
 // The main thread as an edge worker sees it: tunnels leased from a cache of ready ones or asked for by message,
-// per-address verdicts and cancel targets answered by message (DESIGN §5).
+// per-address verdicts and cancel routes answered by message.
 import type { Maybe } from "./context.ts";
 import type { PerAddressLimit } from "./limits.ts";
 import type { ToMain } from "./messages.ts";

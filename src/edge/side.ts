@@ -3,7 +3,7 @@ import type { Socket } from "bun";
 import { concat } from "../protocol/bytes.ts";
 
 /**
- * Bun's `write` takes what the kernel accepts and drops the rest (DESIGN §6), so a Side keeps the unwritten tail and
+ * Bun's `write` takes what the kernel accepts and drops the rest, silently, so a Side keeps the unwritten tail and
  * the source is paused until `drain`. At most one pending chunk per direction keeps memory bounded by the largest read.
  */
 export class Side<T> {

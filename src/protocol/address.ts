@@ -105,7 +105,7 @@ function isIPv4Mapped(groups: readonly number[]): boolean {
 }
 
 /**
- * The canonical text of an IPv6 address (DESIGN §1.2): an IPv4-mapped address (`::ffff:0:0/96`) is its IPv4 dotted
+ * The canonical text of an IPv6 address, one per address: an IPv4-mapped address (`::ffff:0:0/96`) is its IPv4 dotted
  * quad, so one client has one key whichever way the listener or the balancer spelled it; any other is RFC 5952 text
  * (lower case, no leading zeros, the first longest run of two or more zero groups as `::`).
  */

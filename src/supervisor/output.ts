@@ -1,4 +1,4 @@
-// What cloudflared's output lines mean to the supervisor (DESIGN §2): startup failures, login prompts, origin errors.
+// What cloudflared's output lines mean to the supervisor: startup failures, login prompts, origin errors.
 export type OutputSignal =
   | { readonly kind: "address_in_use" }
   | { readonly kind: "start_failure"; readonly reason: string }

@@ -7,7 +7,7 @@ import type { ChildExit, ChildHandle, Spawner } from "./types.ts";
 /**
  * After the process has exited, how long its last lines may take to arrive before the exit is reported. They usually
  * say why it exited (`address already in use` decides a retry), but a pipe held open by a process outside the group
- * may never reach EOF, so this waits for the pipes only this long (DESIGN §6).
+ * may never reach EOF, so this waits for the pipes only this long.
  */
 const LAST_LINES_GRACE_MS = 200;
 

@@ -1,5 +1,5 @@
 // Starts and what ends them: readiness, failed starts and their cooldown, crashes and their restarts with backoff,
-// the login prompt, and a pinned tunnel's retries (DESIGN §2, §4).
+// the login prompt, and a pinned tunnel's retries.
 import type { Clock } from "../clock.ts";
 import { ProxyError, isProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
@@ -25,7 +25,7 @@ const FAILURE_MESSAGES: Record<TunnelFailure, string> = {
   crash_loop: "tunnel failed",
   start_failed: "tunnel start failed",
 };
-/** A tunnel that lost its last connection this recently when it died was still in use (DESIGN §2 "Crash"). */
+/** A tunnel that lost its last connection this recently when it died was still in use (their closes may come first). */
 const RECENT_USE_MS = 1000;
 /** A pinned tunnel's retries after failed starts wait twice as long each time, up to this. */
 export const PINNED_RETRY_MAX_MS = 30_000;
@@ -116,7 +116,7 @@ export class Starts {
       return;
     }
     this.deps.log.info("tunnel restarting", { tunnel: tunnel.hostname, pinned: true, after_failures: tunnel.pinnedFailures });
-    // Like a new tunnel after its cooldown (DESIGN §2: "starts it afresh"), crashes are counted from zero again.
+    // Like a new tunnel after its cooldown, which starts afresh, crashes are counted from zero again.
     tunnel.attempt = 0;
     this.table.change(tunnel, "starting");
     void this.begin(tunnel);

@@ -1,4 +1,4 @@
-// The tunnel state machine (DESIGN §2): the table of legal transitions and the one function that applies them.
+// The tunnel state machine (docs/ARCHITECTURE.md): the table of legal transitions and the one function that applies them.
 import type { Logger } from "../ops/log.ts";
 import type { Tunnel } from "./tunnel.ts";
 import type { TunnelState } from "./types.ts";

@@ -1,4 +1,4 @@
-// The tunnel supervisor (DESIGN §2, §4): one shared, reference-counted cloudflared per hostname, leased to connections
+// The tunnel supervisor: one shared, reference-counted cloudflared per hostname, leased to connections
 // and controlled by hand (start, pin, stop). The jobs behind it: table.ts (state changes), starts.ts (starts, crashes,
 // cooldowns), stops.ts (idle, eviction, stops), capacity.ts (the cap), launcher.ts and process.ts (the processes).
 import type { Clock } from "../clock.ts";
@@ -40,7 +40,7 @@ export interface SupervisorDeps {
   readonly pool: PortPool;
   readonly log: Logger;
   readonly metrics: Metrics;
-  /** The worker threads' lease caches (DESIGN §5); without workers nothing caches a lease. */
+  /** What the edges are told: tunnels to lease, tunnels to stop leasing, processes that died; without workers, only the last. */
   readonly caches?: EdgeNotices;
 }
 

@@ -12,7 +12,7 @@ export interface LeaseHolder {
   onTunnelLost(reason: string): void;
 }
 
-/** A tunnel as /tunnels and /tunnels/{hostname} show it (DESIGN §4). */
+/** A tunnel as /tunnels and /tunnels/{hostname} show it. */
 export interface TunnelInfo {
   readonly hostname: string;
   readonly port: number | null;

@@ -42,7 +42,7 @@ async function cancel(proxy: ProxyProcess, localAddress: string, prefix: Uint8Ar
   return { bytes, summary: proxy.lines.filter((l) => String(l.outcome).startsWith("cancel_"))[before] ?? summary };
 }
 
-describe("PostgreSQL cancel by client affinity (DESIGN §1a)", () => {
+describe("PostgreSQL cancel by client affinity", () => {
   test("a cancel reaches only its own client's tunnels, never starts one, and leaves the sessions alone", async () => {
     const dir = stateDir();
     const proxy = await startProxy(["--metrics-listen", "127.0.0.1:0"], { FAKE_CF_STATE_DIR: dir });

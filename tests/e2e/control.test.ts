@@ -25,7 +25,7 @@ async function client(proxy: ProxyProcess, sni: string) {
   return socket;
 }
 
-describe("tunnel control on the admin server (DESIGN §4)", () => {
+describe("tunnel control on the admin server", () => {
   test("POST starts a tunnel and answers once ready; the next client is served without a second start", async () => {
     const proxy = await startProxy(ADMIN);
     const sni = `db-${unique()}.control.test`;

@@ -14,7 +14,7 @@ import { ALERT_INTERNAL_ERROR, PROXY_V2_SIGNATURE, SSL_REQUEST } from "../helper
 const hello = (name: string) => records(clientHello({ names: [name] }));
 
 describe("the backend side of the handshake", () => {
-  test("a backend that hangs up before answering the SSLRequest fails the client at once (issue 10, defect 3)", async () => {
+  test("a backend that hangs up before answering the SSLRequest fails the client at once", async () => {
     const proxy = await startProxy(["--hello-timeout", "30s"], { FAKE_CF_MODE: "forward", FAKE_CF_FORWARD: `127.0.0.1:${freePort()}` });
     const socket = await rawConnect(proxy.port);
     const answer = new Promise<Buffer>((resolve) => socket.once("data", resolve));

@@ -1,4 +1,4 @@
-// Drives one Connection directly: fake sockets that behave like Bun's (DESIGN §6: end/terminate close synchronously,
+// Drives one Connection directly: fake sockets that behave like Bun's (as measured: end/terminate close synchronously,
 // write reports what it took), a tunnel provider and a backend connect that the test settles by hand.
 import type { Socket } from "bun";
 import { Connection } from "../../src/edge/connection.ts";

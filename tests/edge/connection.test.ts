@@ -14,7 +14,7 @@ function expectSettled(h: Harness): void {
   expect(h.logs.filter((line) => line.includes("bug: illegal"))).toEqual([]);
 }
 
-describe("every exit path finishes the connection once (issue 10, defect 1)", () => {
+describe("every exit path finishes the connection once", () => {
   test("the client leaves while the connect to a dead tunnel port is in flight, then the connect fails", () => {
     const h = harness({ warm: true });
     h.connection.onClientData(HELLO);
@@ -66,7 +66,7 @@ describe("every exit path finishes the connection once (issue 10, defect 1)", ()
   });
 });
 
-describe("the backend hangs up before answering the SSLRequest (issue 10, defect 3)", () => {
+describe("the backend hangs up before answering the SSLRequest", () => {
   for (const how of ["FIN", "close"] as const) {
     test(`backend ${how}: closed at once with backend_error and an internal_error alert`, () => {
       const h = harness({ warm: true });

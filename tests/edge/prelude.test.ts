@@ -97,7 +97,7 @@ describe("routable preludes", () => {
   });
 });
 
-describe("plaintext CancelRequest (DESIGN §1a)", () => {
+describe("plaintext CancelRequest", () => {
   const cancel = cancelRequest(12345, 0xdeadbeef);
 
   test("handed on whole, with the PROXY header it came behind, when cancel routing is on", () => {

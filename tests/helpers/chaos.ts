@@ -1,4 +1,4 @@
-// Chaos clients for the soak run (issue 10): one connection each, behaving well or badly, against tunnels that the
+// Chaos clients for the soak run: one connection each, behaving well or badly, against tunnels that the
 // fake cloudflared makes crash, fail, start slowly, ask for a login or hang (FAKE_CF_BY_NAME, chosen by hostname).
 import type { Socket } from "bun";
 import { clientHello, records } from "./builders.ts";

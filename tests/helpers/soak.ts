@@ -1,4 +1,4 @@
-// The soak run (issue 10): seeded chaos clients against chaotic tunnels for a while, with or without a SIGTERM at a
+// The soak run: seeded chaos clients against chaotic tunnels for a while, with or without a SIGTERM at a
 // random moment, then the invariants: nothing open, every lease back, no child left, descriptors back to baseline,
 // and an exit within --drain-timeout + 2 s.
 import { mkdtempSync } from "node:fs";

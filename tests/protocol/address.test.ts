@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { addressFamily, ipv6FromBytes, normaliseAddress, parseIPv4, parseIPv6 } from "../../src/protocol/address.ts";
 import { hex } from "../helpers/builders.ts";
 
-describe("canonical text (DESIGN §1.2): IPv4-mapped → IPv4, IPv6 per RFC 5952", () => {
+describe("canonical text: IPv4-mapped → IPv4, IPv6 per RFC 5952", () => {
   test.each([
     // Already canonical: unchanged.
     ["1.2.3.4", "1.2.3.4"],

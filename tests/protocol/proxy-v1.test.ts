@@ -16,7 +16,7 @@ describe("accepted lines (PROXY spec §2.1, pires/go-proxyproto)", () => {
     ["PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n", "TCP4", "0.0.0.0", 0, "0.0.0.0", 0],
     [`PROXY TCP6 ${MAX_IPV6} ${MAX_IPV6} 65535 65535\r\n`, "TCP6", MAX_IPV6, 65535, MAX_IPV6, 65535],
     ["PROXY TCP6 2001:db8::1 2001:db8::2 4000 19000\r\n", "TCP6", "2001:db8::1", 4000, "2001:db8::2", 19000],
-    // Canonical addresses (DESIGN §1.2): one client, one text, however the balancer spelled it.
+    // Canonical addresses: one client, one text, however the balancer spelled it.
     ["PROXY TCP6 2001:DB8::1 ::1 4000 19000\r\n", "TCP6", "2001:db8::1", 4000, "::1", 19000],
     ["PROXY TCP6 2001:0db8:0:0:0:0:0:1 0:0:0:0:0:0:0:1 1 2\r\n", "TCP6", "2001:db8::1", 1, "::1", 2],
     ["PROXY TCP6 ::ffff:127.0.0.1 ::ffff:127.0.0.1 65533 65533\r\n", "TCP6", "127.0.0.1", 65533, "127.0.0.1", 65533],

@@ -1,4 +1,4 @@
-// The worker lease caches (DESIGN §5): offered every leasable tunnel, withdrawn before any stop; a decided stop waits
+// The worker lease caches: offered every leasable tunnel, withdrawn before any stop; a decided stop waits
 // for the withdrawal and loses to a lease that lands meanwhile.
 import { describe, expect, test } from "bun:test";
 import { errorCode, observe, setup, type Harness } from "./harness.ts";

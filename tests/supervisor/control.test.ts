@@ -1,4 +1,4 @@
-// Tunnel control by hand (DESIGN §4): info, start (and join), pin, stop (unforced, forced), warm; the pinned policy.
+// Tunnel control by hand: info, start (and join), pin, stop (unforced, forced), warm; the pinned policy.
 import { describe, expect, test } from "bun:test";
 import { ProxyError } from "../../src/errors.ts";
 import { errorCode, observe, setup } from "./harness.ts";

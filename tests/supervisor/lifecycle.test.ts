@@ -1,4 +1,4 @@
-// Lifecycles that cannot leak (issue 10): slots and ports owned by the process, the transition table, every wait ends.
+// Lifecycles that cannot leak: slots and ports owned by the process, the transition table, every wait ends.
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "../../src/ops/log.ts";
 import { LEGAL_TRANSITIONS, transition } from "../../src/supervisor/state.ts";
