@@ -110,15 +110,18 @@ export function listenersOn(port: number): string[] {
   return found;
 }
 
-/** Connects, sends a few bytes and resolves with how the connection ended: a reset, or a plain close. */
-export async function fate(port: number): Promise<{ socket: Socket; ended: Promise<"reset" | "closed"> }> {
+/**
+ * Connects and sends a few bytes; `written` resolves once the kernel has them (on loopback: in the peer's receive
+ * queue), `ended` with how the connection ended. The real cloudflared resets only a connection with unread bytes.
+ */
+export async function fate(port: number): Promise<{ socket: Socket; written: Promise<void>; ended: Promise<"reset" | "closed"> }> {
   const socket = await rawConnect(port);
   const ended = new Promise<"reset" | "closed">((resolve) => {
     socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNRESET" ? "reset" : "closed"));
     socket.once("close", () => resolve("closed"));
   });
-  socket.write("these bytes are never read");
-  return { socket, ended };
+  const written = new Promise<void>((resolve) => socket.write("these bytes are never read", () => resolve()));
+  return { socket, written, ended };
 }
 
 /** A tunnel for `hostname` on a fresh port, once that port listens. */

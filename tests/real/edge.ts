@@ -16,7 +16,11 @@ export interface EdgeRequest {
 }
 
 /** What the edge does for a hostname: carry it to a backend, answer as Access does without credentials, or 403. */
-export type EdgeBehaviour = { readonly kind: "bridge"; readonly port: number } | { readonly kind: "login" } | { readonly kind: "refuse" };
+export type EdgeBehaviour =
+  | { readonly kind: "bridge"; readonly port: number }
+  /** `until`: answer nothing before it resolves, so a test can order the login after something of its own. */
+  | { readonly kind: "login"; readonly until?: Promise<void> }
+  | { readonly kind: "refuse" };
 
 interface Session {
   readonly host: string;
@@ -57,7 +61,7 @@ export function startEdge(address: string): Edge {
     hostname: address,
     port: 443,
     tls: { key: certs.key, cert: certs.cert },
-    fetch(request, srv) {
+    async fetch(request, srv) {
       const url = new URL(request.url);
       const host = (request.headers.get("host") ?? url.hostname).replace(/:\d+$/, "");
       const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
@@ -72,7 +76,7 @@ export function startEdge(address: string): Edge {
       const behaviour = behaviours.get(host);
       if (behaviour === undefined) return new Response("no such application\n", { status: 404 });
       if (behaviour.kind === "refuse") return new Response("Forbidden\n", { status: 403 });
-      if (behaviour.kind === "login") return accessRedirect(host, url.pathname);
+      if (behaviour.kind === "login") return behaviour.until?.then(() => accessRedirect(host, url.pathname)) ?? accessRedirect(host, url.pathname);
       if (!upgrade) return new Response("expected a WebSocket upgrade\n", { status: 400 });
       if (srv.upgrade(request, { data: { host, port: behaviour.port, session: null } })) return undefined;
       return new Response("upgrade failed\n", { status: 400 });

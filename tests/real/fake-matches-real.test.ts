@@ -1,15 +1,13 @@
 // Our stand-in follows the real one: every behaviour tests/fake-cloudflared.ts models, run against both binaries
 // with the same arguments, compared on what the proxy relies on (lines, streams, exit status, the bind, resets).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Socket } from "node:net";
 import { freePort } from "../helpers/proxy-process.ts";
 import { rawConnect } from "../helpers/clients.ts";
 import { within } from "../helpers/deadline.ts";
 import { eventually } from "../helpers/admin.ts";
-import { tlsEchoServer } from "../helpers/servers.ts";
 import { fate, listenersOn, listening, runCloudflared, straceMissing, straceOrder, type CloudflaredRun, type Which } from "./cloudflared-run.ts";
 import { onFreshAddress, realChain, realSkipped, realUnavailable, type RealChain } from "./harness.ts";
 
@@ -103,17 +101,22 @@ describe.skipIf(realSkipped())("the fake cloudflared behaves as the real one", (
   }
 
   test("an origin it cannot reach: one `failed to connect to origin` line naming it, the connection reset, still running", async () => {
-    // Nothing listens on 443 of a fresh address: the real one's dial is refused, as the fake's is.
-    const nowhere = onFreshAddress((address) => (Bun.listen({ hostname: address, port: 443, socket: { data() {} } }).stop(true), address));
-    chain.map("cft-nowhere.demo.test", nowhere);
-    const line = /^\S+Z ERR failed to connect to origin error="dial tcp [\d.]+:\d+: connect: connection refused" originURL=https:\/\/cft-nowhere\.demo\.test$/;
+    // The real one's dial reaches a listener that resets it once this test's bytes wait unread in cloudflared (it
+    // resets only such a connection; without them it closes); the fake's dial is refused.
+    const dials: { terminate(): void }[] = [];
+    const origin = onFreshAddress((address) => Bun.listen({ hostname: address, port: 443, socket: { open: (s) => void dials.push(s), data() {} } }));
+    chain.map("cft-nowhere.demo.test", origin.hostname);
+    const line = /^\S+Z ERR failed to connect to origin error=".+" originURL=https:\/\/cft-nowhere\.demo\.test$/;
     for (const which of BOTH) {
       const { run, port } = await listening(which, "cft-nowhere.demo.test", chain, { FAKE_CF_MODE: "forward", FAKE_CF_FORWARD: `127.0.0.1:${freePort()}` });
-      const { ended } = await fate(port);
+      const { written, ended } = await fate(port);
+      await written;
+      if (which === "real") (await eventually(() => dials.shift(), (dial) => dial !== undefined))?.terminate();
       expect({ which, ended: await within(10_000, ended, `${which}: the connection's end`) }).toEqual({ which, ended: "reset" });
       expect({ which, said: (await run.line((t) => t.includes("failed to connect to origin"))).text }).toEqual({ which, said: expect.stringMatching(line) });
       expect({ which, term: (await terminate(run)).ended }).toEqual({ which, term: { code: null, signal: "SIGTERM" } });
     }
+    origin.stop(true);
   });
 
   test("SIGTERM, idle or mid-session: death by the signal, silently", async () => {
@@ -137,10 +140,14 @@ describe.skipIf(realSkipped())("the fake cloudflared behaves as the real one", (
   });
 
   test("the login prompt without a route to Cloudflare: the prompt's lines, then the origin failure and a reset", async () => {
-    chain.serve("cft-login.demo.test", { kind: "login" });
     for (const which of BOTH) {
+      // Access answers once this test's bytes wait unread in cloudflared, so the real one's close is a reset.
+      let release!: () => void;
+      chain.serve("cft-login.demo.test", { kind: "login", until: new Promise<void>((resolve) => (release = resolve)) });
       const { run, port } = await listening(which, "cft-login.demo.test", chain, { FAKE_CF_LOGIN: "offline" });
-      const { ended } = await fate(port);
+      const { written, ended } = await fate(port);
+      await written;
+      release();
       expect({ which, ended: await within(15_000, ended, `${which}: the connection's end`) }).toEqual({ which, ended: "reset" });
       await run.line((t) => t.includes("failed to connect to origin"));
       const err = errLines(run);

@@ -52,8 +52,6 @@ export interface RealChain {
   readonly edge: Edge;
   /** This chain's loopback address: the edge listens on it, and the namespace's /etc/hosts maps hostnames to it. */
   readonly address: string;
-  /** cloudflared's HOME (it keeps Access tokens and their lock files under ~/.cloudflared). */
-  readonly home: string;
   /** Maps `host` to the edge in the namespace's /etc/hosts and sets what the edge does for it. */
   serve(host: string, behaviour: EdgeBehaviour): void;
   /** Maps `host` to `address` in the namespace's /etc/hosts. */
@@ -86,22 +84,29 @@ export function onFreshAddress<T>(listen: (address: string) => T): T {
   throw new Error("no loopback address with a free port 443");
 }
 
+/** Chains not closed yet: their directories go when the run ends, even after a failure skipped a test's close(). */
+const open = new Set<string>();
+process.on("exit", () => {
+  for (const dir of open) rmSync(dir, { recursive: true, force: true });
+});
+
 export function realChain(): RealChain {
   const cloudflared = REAL_CLOUDFLARED as string;
   const edge = onFreshAddress(startEdge);
   const dir = mkdtempSync(join(tmpdir(), "ttp-real-"));
+  open.add(dir);
   const hosts = join(dir, "hosts");
   const home = join(dir, "home");
   writeFileSync(hosts, "127.0.0.1 localhost\n");
   mkdirSync(home);
+  // cloudflared keeps Access tokens and their lock files under ~/.cloudflared: each chain has its own.
   const env = { SSL_CERT_FILE: testCerts().caPath, HOME: home, DISPLAY: "", WAYLAND_DISPLAY: "" };
   // The bind mount is private to the new namespace (unshare makes its mounts private): the host's /etc/hosts is
-  // untouched. Appending keeps the file's inode, so hostnames added later are seen inside too.
+  // untouched. Appending keeps the file's inode, so a process started later sees hostnames added since.
   const wrap = (argv: string[]) => ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, ...argv];
   return {
     edge,
     address: edge.address,
-    home,
     env,
     wrap,
     serve(host, behaviour) {
@@ -114,6 +119,7 @@ export function realChain(): RealChain {
     close() {
       edge.stop();
       rmSync(dir, { recursive: true, force: true });
+      open.delete(dir);
     },
   };
 }

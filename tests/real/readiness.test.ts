@@ -11,16 +11,24 @@ import { tlsEchoServer } from "../helpers/servers.ts";
 import { listenersOn } from "./cloudflared-run.ts";
 import { REAL_CLOUDFLARED, realChain, realSkipped, type RealChain } from "./harness.ts";
 
-const HOSTS = ["ready-1.demo.test", "ready-2.demo.test", "ready-3.demo.test"];
-/** Generous: the proxy polls every few milliseconds after the startup line; a loaded machine adds scheduling delay. */
+const HOSTS = [1, 2, 3, 4, 5].map((n) => `ready-${n}.demo.test`);
+/**
+ * Generous, and for the median of five starts: the proxy polls every few milliseconds after the startup line, but on
+ * a loaded machine one start can wait long for the CPU; a slow readiness path shows in every start.
+ */
 const BOUND_MS = 200;
+/** Any single start: far beyond scheduling noise. */
+const WORST_MS = 2000;
 const STRACE = Bun.which("strace");
 
-/** A cloudflared that runs the real one under strace, each process tracing its listen() to <dir>/<pid>.trace. */
+/**
+ * A cloudflared that runs the real one under strace, each process tracing its listen() to <dir>/<pid>.trace with the
+ * time spent in it (-T): the port listens by the syscall's return, which a tracer starved of CPU can delay.
+ */
 function tracingWrapper(dir: string): string {
   const path = join(dir, "cloudflared");
   const die = Bun.which("setpriv") === null ? "" : "setpriv --pdeathsig SIGKILL -- ";
-  writeFileSync(path, `#!/bin/sh\nexec ${STRACE} -f -ttt -e trace=listen -o "${dir}/$$.trace" ${die}"${REAL_CLOUDFLARED}" "$@"\n`);
+  writeFileSync(path, `#!/bin/sh\nexec ${STRACE} -f -ttt -T -e trace=listen -o "${dir}/$$.trace" ${die}"${REAL_CLOUDFLARED}" "$@"\n`);
   chmodSync(path, 0o755);
   return path;
 }
@@ -55,14 +63,15 @@ describe.skipIf(realSkipped())("readiness measured against the real cloudflared'
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** When `pid`'s cloudflared called listen() (epoch ms), from its trace. */
+  /** When `pid`'s cloudflared returned from listen() (epoch ms), from its trace: entry time plus time inside. */
   function tracedListen(pid: number): number {
-    const line = readFileSync(join(dir, `${pid}.trace`), "utf8").split("\n").find((l) => /listen\(\d+, \d+\) = 0/.test(l));
+    const line = readFileSync(join(dir, `${pid}.trace`), "utf8").split("\n").find((l) => /listen\(\d+, \d+\) += 0 <[\d.]+>$/.test(l));
     if (line === undefined) throw new Error(`no successful listen() traced for ${pid}`);
-    return Number(line.split(/\s+/)[1]) * 1000;
+    const inside = Number(/<([\d.]+)>$/.exec(line)?.[1]);
+    return (Number(line.split(/\s+/)[1]) + inside) * 1000;
   }
 
-  test(`from the bind to "tunnel ready" takes under ${BOUND_MS} ms`, async () => {
+  test(`from the bind to "tunnel ready" takes under ${BOUND_MS} ms (median of five starts)`, async () => {
     const lags: number[] = [];
     for (const host of HOSTS) {
       const connected = tlsClient(proxy.port, host);
@@ -76,6 +85,8 @@ describe.skipIf(realSkipped())("readiness measured against the real cloudflared'
     }
     const how = STRACE === null ? "bind seen late by polling /proc/net/tcp" : "listen() timed by strace";
     console.log(`real chain: bind to "tunnel ready" ${lags.map((ms) => `${ms.toFixed(1)} ms`).join(", ")} (${how}; log times have 1 ms resolution)`);
-    for (const lag of lags) expect(lag).toBeLessThan(BOUND_MS);
+    const median = [...lags].sort((a, b) => a - b)[Math.floor(lags.length / 2)] as number;
+    expect(median).toBeLessThan(BOUND_MS);
+    for (const lag of lags) expect(lag).toBeLessThan(WORST_MS);
   });
 });
