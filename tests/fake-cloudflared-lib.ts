@@ -1,6 +1,8 @@
 // Parts of the fake cloudflared: its command line as the real `cloudflared access tcp` 2023.5.0 treats it (flags and
 // aliases, usage errors on stdout with status 0, how a --url is refused or fails to listen), the shape of its log
-// lines (tests/real/fake-matches-real.test.ts runs both and compares), and spotting a PostgreSQL CancelRequest.
+// lines (tests/real/fake-matches-real.test.ts runs both and compares), and recording a PostgreSQL CancelRequest.
+import { appendFileSync } from "node:fs";
+import type { Socket } from "node:net";
 
 /** The real one's log lines: time to the second in UTC, a level, the message. */
 export const log = (level: string, text: string) => process.stderr.write(`${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")} ${level} ${text}\n`);
@@ -87,7 +89,7 @@ const CANCEL_REQUEST_CODE = 80877102;
 const PROXY_V1_MAX = 107;
 
 /** A CancelRequest's key at the start of `bytes` (after a PROXY header), null when it is not one, "more" to wait. */
-export function cancelKey(bytes: Buffer): { pid: number; secret: number } | null | "more" {
+function cancelKey(bytes: Buffer): { pid: number; secret: number } | null | "more" {
   let at = 0;
   if (bytes[0] === 0x50) {
     const end = bytes.indexOf("\r\n");
@@ -101,4 +103,17 @@ export function cancelKey(bytes: Buffer): { pid: number; secret: number } | null
   if (bytes.readUInt32BE(at) !== 16 || bytes.readUInt32BE(at + 4) !== CANCEL_REQUEST_CODE) return null;
   if (bytes.length < at + 16) return "more";
   return { pid: bytes.readInt32BE(at + 8), secret: bytes.readInt32BE(at + 12) };
+}
+
+/** Appends a cancel's key to `file` without taking part in serving the connection. */
+export function watchForCancel(client: Socket, file: string): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    seen = Buffer.concat([seen, chunk]);
+    const key = cancelKey(seen);
+    if (key === "more") return;
+    client.off("data", onData);
+    if (key !== null) appendFileSync(file, `${key.pid} ${key.secret}\n`);
+  };
+  client.on("data", onData);
 }

@@ -1,15 +1,22 @@
 #!/usr/bin/env bun
 // A stand-in for `cloudflared access tcp` that serves every accepted connection locally (each would be a real
-// upstream connection). It follows Cloudflare's cloudflared 2023.5.0 wherever it models it, checked by running both
-// (tests/real/fake-matches-real.test.ts): same argv and usage errors (stdout, status 0; no hostname prints the usage
-// alone), the same --url refusals (a bad scheme or a port that is not a number: `Error validating origin URL` before
-// the startup line; a missing or too large port: the startup line, then `Error on Websocket listener`), the startup
-// line `<time> INF Start Websocket listener host=<url>` written just before the bind of that address, a taken port
-// reported as `address already in use` (status 1), `failed to connect to origin ... originURL=https://<hostname>` and a
-// reset local connection when the origin cannot be reached, the login prompt's lines (bare, no time or level), and on
-// SIGTERM death by that signal at once, silently (measured: a few milliseconds; the note shipped with the binary said
-// about 2.5 s, which the comparison test did not reproduce). Waiting for a login the real one exits 0 on SIGTERM.
-// Not modelled: without --url the real one carries stdin/stdout instead of listening.
+// upstream connection). It follows Cloudflare's cloudflared 2023.5.0 in all it models, checked by running both
+// (tests/real/fake-matches-real.test.ts); where it differed it was changed to match:
+//   usage errors: the usage on stdout, status 0, `Incorrect Usage: flag provided but not defined: -<flag>` first for
+//     an unknown flag, the usage alone without --hostname (it printed one line for both)
+//   --url: a bad scheme or a port that is not a number is `Error validating origin URL` before the startup line; a
+//     missing or too large port fails after it with `Error on Websocket listener` (it refused all as the former)
+//   log lines stamped to the second, UTC (it stamped milliseconds); errors it ends with are repeated bare
+//   a taken port: `Error on Websocket listener error="failed to start forwarding server: listen tcp …: bind: address
+//     already in use"`, status 1 (it wrote a shorter line)
+//   an origin it cannot reach: `failed to connect to origin error="…" originURL=https://<hostname>` and the local
+//     connection reset (it closed it, and named no originURL)
+//   the login prompt: bare lines in one write, `A browser window should have opened at the following URL:`, a blank,
+//     the /cdn-cgi/access/cli URL (it wrote stamped lines); waiting for the login, SIGTERM exits 0 (the real one then
+//     releases a token lock); FAKE_CF_LOGIN=offline added for what the real one does without a route to Cloudflare
+// Alike already: the startup line written just before the bind of exactly that address, and death by SIGTERM at once,
+// silently, idle or mid-session (measured a few milliseconds; the note that came with the binary said about 2.5 s,
+// which no run reproduced). Not modelled: without --url the real one carries stdin/stdout instead of listening.
 // Knobs (environment):
 //   FAKE_CF_MODE          echo (default) | forward | postgres | sink (counts, answers the count at the client's FIN)
 //   FAKE_CF_MODE_MAP      JSON {hostname: mode}, overriding FAKE_CF_MODE per tunnel hostname
@@ -40,7 +47,7 @@
 import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
-import { bare, cancelKey, checkUrl, listenerFailed, log, parseCommand, refuseUrl, usageText } from "./fake-cloudflared-lib.ts";
+import { bare, checkUrl, listenerFailed, log, parseCommand, refuseUrl, usageText, watchForCancel } from "./fake-cloudflared-lib.ts";
 
 const env = process.env;
 const command = parseCommand(process.argv.slice(2));
@@ -144,24 +151,11 @@ function servePostgres(client: Socket): void {
   });
 }
 
-/** Records a cancel's key without taking part in serving the connection. */
-function watchForCancel(client: Socket, dir: string): void {
-  let seen = Buffer.alloc(0);
-  const onData = (chunk: Buffer) => {
-    seen = Buffer.concat([seen, chunk]);
-    const key = cancelKey(seen);
-    if (key === "more") return;
-    client.off("data", onData);
-    if (key !== null) appendFileSync(`${dir}/${hostname}.cancels`, `${key.pid} ${key.secret}\n`);
-  };
-  client.on("data", onData);
-}
-
 const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (client) => {
   if (stateDir) appendFileSync(`${stateDir}/${hostname}.conns`, "conn\n");
   if (login === "on-connect" || login === "offline") return promptLogin(client);
   client.on("error", () => client.destroy());
-  if (stateDir) watchForCancel(client, stateDir);
+  if (stateDir) watchForCancel(client, `${stateDir}/${hostname}.cancels`);
   const modes = env.FAKE_CF_MODE_MAP ? (JSON.parse(env.FAKE_CF_MODE_MAP) as Record<string, string>) : {};
   switch (modes[hostname] ?? env.FAKE_CF_MODE ?? "echo") {
     case "forward":

@@ -22,13 +22,6 @@ export type EdgeBehaviour =
   | { readonly kind: "login"; readonly until?: Promise<void> }
   | { readonly kind: "refuse" };
 
-interface Session {
-  readonly host: string;
-  readonly backend: Socket;
-  /** Bytes carried each way, for tests that cut a session once it is under way. */
-  up: number;
-  down: number;
-}
 
 export interface Edge {
   readonly address: string;
@@ -37,8 +30,6 @@ export interface Edge {
   route(host: string, behaviour: EdgeBehaviour): void;
   /** Open WebSocket sessions for `host`. */
   open(host: string): number;
-  /** Bytes the backend has sent into `host`'s open sessions, summed. */
-  carriedDown(host: string): number;
   /** Closes `host`'s open sessions from the edge's side (close code 1001, going away), as an edge restart would. */
   cut(host: string): number;
   stop(): void;
@@ -49,7 +40,13 @@ export const ACCESS_AUD = "4c3b2a1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8
 /** Where Access sends a browser (or cloudflared's HEAD) that has no credentials for `host`. */
 export const loginPath = (host: string) => `/cdn-cgi/access/login/${host}`;
 
-type Socketed = ServerWebSocket<{ host: string; port: number; session: Session | null }>;
+/** A session's WebSocket: its tunnel hostname, its backend's port, and the connection to that backend once open. */
+interface SessionData {
+  readonly host: string;
+  readonly port: number;
+  backend: Socket | null;
+}
+type Socketed = ServerWebSocket<SessionData>;
 
 /** Starts the edge on `address`:443 with the committed *.demo.test certificate; throws when the address is taken. */
 export function startEdge(address: string): Edge {
@@ -57,7 +54,7 @@ export function startEdge(address: string): Edge {
   const requests: EdgeRequest[] = [];
   const sessions = new Set<Socketed>();
   const certs = testCerts();
-  const server: Server<{ host: string; port: number; session: Session | null }> = Bun.serve({
+  const server: Server<SessionData> = Bun.serve({
     hostname: address,
     port: 443,
     tls: { key: certs.key, cert: certs.cert },
@@ -78,7 +75,7 @@ export function startEdge(address: string): Edge {
       if (behaviour.kind === "refuse") return new Response("Forbidden\n", { status: 403 });
       if (behaviour.kind === "login") return behaviour.until?.then(() => accessRedirect(host, url.pathname)) ?? accessRedirect(host, url.pathname);
       if (!upgrade) return new Response("expected a WebSocket upgrade\n", { status: 400 });
-      if (srv.upgrade(request, { data: { host, port: behaviour.port, session: null } })) return undefined;
+      if (srv.upgrade(request, { data: { host, port: behaviour.port, backend: null } })) return undefined;
       return new Response("upgrade failed\n", { status: 400 });
     },
     websocket: {
@@ -88,39 +85,37 @@ export function startEdge(address: string): Edge {
       open(ws) {
         ws.binaryType = "uint8array";
         sessions.add(ws);
-        ws.data.session = bridge(ws);
+        ws.data.backend = bridge(ws);
       },
       message(ws, message) {
-        const session = ws.data.session;
-        if (session === null || typeof message === "string") return;
-        session.up += message.length;
+        const backend = ws.data.backend;
+        if (backend === null || typeof message === "string") return;
         // Messages already read still arrive after pause(): one drain listener resumes them all.
-        if (!session.backend.write(message) && !ws.isPaused) {
+        if (!backend.write(message) && !ws.isPaused) {
           ws.pause();
-          session.backend.once("drain", () => ws.resume());
+          backend.once("drain", () => ws.resume());
         }
       },
       drain(ws) {
-        ws.data.session?.backend.resume();
+        ws.data.backend?.resume();
       },
       close(ws) {
         sessions.delete(ws);
         // end(), not destroy(): a message that arrived just before the close (a CancelRequest, say) still reaches it.
-        ws.data.session?.backend.end();
+        ws.data.backend?.end();
       },
     },
   });
 
-  function bridge(ws: Socketed): Session {
+  /** The backend's bytes go out as binary messages; the backend is paused while the WebSocket is backed up. */
+  function bridge(ws: Socketed): Socket {
     const backend = connect({ host: "127.0.0.1", port: ws.data.port });
-    const session: Session = { host: ws.data.host, backend, up: 0, down: 0 };
     backend.on("data", (chunk: Buffer) => {
-      session.down += chunk.length;
       if (ws.send(chunk, false) === -1) backend.pause();
     });
     backend.on("error", () => backend.destroy());
     backend.on("close", () => ws.close(1000));
-    return session;
+    return backend;
   }
 
   const of = (host: string) => [...sessions].filter((ws) => ws.data.host === host);
@@ -129,7 +124,6 @@ export function startEdge(address: string): Edge {
     requests,
     route: (host, behaviour) => void behaviours.set(host, behaviour),
     open: (host) => of(host).length,
-    carriedDown: (host) => of(host).reduce((sum, ws) => sum + (ws.data.session?.down ?? 0), 0),
     cut(host) {
       const cut = of(host);
       for (const ws of cut) ws.close(1001, "going away");
