@@ -2,8 +2,7 @@
 // with when it arrived) and how it ends; optionally under strace, for the order of its writes (Bun sends to the
 // socket pair Bun.spawn gives it rather than write) and its listen().
 import { existsSync, readFileSync } from "node:fs";
-import type { Socket } from "node:net";
-import { rawConnect } from "../helpers/clients.ts";
+import { connect as netConnect, type Socket } from "node:net";
 import { FAKE_CLOUDFLARED, freePort } from "../helpers/proxy-process.ts";
 import { within } from "../helpers/deadline.ts";
 import { eventually } from "../helpers/admin.ts";
@@ -112,15 +111,19 @@ export function listenersOn(port: number): string[] {
 
 /**
  * Connects and sends a few bytes; `written` resolves once the kernel has them (on loopback: in the peer's receive
- * queue), `ended` with how the connection ended. The real cloudflared resets only a connection with unread bytes.
+ * queue) or the connection is gone, `ended` with how the connection ended, even a reset before the connect was
+ * reported. The real cloudflared resets only a connection with unread bytes.
  */
-export async function fate(port: number): Promise<{ socket: Socket; written: Promise<void>; ended: Promise<"reset" | "closed"> }> {
-  const socket = await rawConnect(port);
+export function fate(port: number): { socket: Socket; written: Promise<void>; ended: Promise<"reset" | "closed"> } {
+  const socket = netConnect({ host: "127.0.0.1", port });
   const ended = new Promise<"reset" | "closed">((resolve) => {
     socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNRESET" ? "reset" : "closed"));
     socket.once("close", () => resolve("closed"));
   });
-  const written = new Promise<void>((resolve) => socket.write("these bytes are never read", () => resolve()));
+  const written = new Promise<void>((resolve) => {
+    socket.write("these bytes are never read", () => resolve());
+    socket.once("close", () => resolve());
+  });
   return { socket, written, ended };
 }
 

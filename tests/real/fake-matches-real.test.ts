@@ -109,7 +109,7 @@ describe.skipIf(realSkipped())("the fake cloudflared behaves as the real one", (
     const line = /^\S+Z ERR failed to connect to origin error=".+" originURL=https:\/\/cft-nowhere\.demo\.test$/;
     for (const which of BOTH) {
       const { run, port } = await listening(which, "cft-nowhere.demo.test", chain, { FAKE_CF_MODE: "forward", FAKE_CF_FORWARD: `127.0.0.1:${freePort()}` });
-      const { written, ended } = await fate(port);
+      const { written, ended } = fate(port);
       await written;
       if (which === "real") (await eventually(() => dials.shift(), (dial) => dial !== undefined))?.terminate();
       expect({ which, ended: await within(10_000, ended, `${which}: the connection's end`) }).toEqual({ which, ended: "reset" });
@@ -145,7 +145,7 @@ describe.skipIf(realSkipped())("the fake cloudflared behaves as the real one", (
       let release!: () => void;
       chain.serve("cft-login.demo.test", { kind: "login", until: new Promise<void>((resolve) => (release = resolve)) });
       const { run, port } = await listening(which, "cft-login.demo.test", chain, { FAKE_CF_LOGIN: "offline" });
-      const { written, ended } = await fate(port);
+      const { written, ended } = fate(port);
       await written;
       release();
       expect({ which, ended: await within(15_000, ended, `${which}: the connection's end`) }).toEqual({ which, ended: "reset" });
@@ -167,7 +167,7 @@ describe.skipIf(realSkipped())("the fake cloudflared behaves as the real one", (
     chain.serve("cft-wait.demo.test", { kind: "login" });
     for (const which of BOTH) {
       const { run, port } = await listening(which, "cft-wait.demo.test", chain, { FAKE_CF_LOGIN: "on-connect" });
-      const { socket } = await fate(port);
+      const { socket } = fate(port);
       await run.line((t) => t.startsWith("https://cft-wait.demo.test/cdn-cgi/access/cli?"));
       const result = await terminate(run);
       socket.destroy();

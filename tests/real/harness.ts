@@ -1,7 +1,7 @@
 // Runs the proxy with Cloudflare's real cloudflared against the edge stand-in: the proxy (and so every tunnel it
 // starts) in a private mount namespace whose /etc/hosts maps the tunnel hostnames to this chain's own loopback
 // address, where the edge listens on 443; the test CA as SSL_CERT_FILE; HOME in a temporary directory.
-import { accessSync, appendFileSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { testCerts } from "../helpers/certs.ts";
@@ -54,7 +54,7 @@ export interface RealChain {
   readonly address: string;
   /** Maps `host` to the edge in the namespace's /etc/hosts and sets what the edge does for it. */
   serve(host: string, behaviour: EdgeBehaviour): void;
-  /** Maps `host` to `address` in the namespace's /etc/hosts. */
+  /** Maps `host` to `address` in the namespace's /etc/hosts (replacing what it mapped to before). */
   map(host: string, address: string): void;
   /** Starts the proxy in the namespace with the real cloudflared (JSON logs, like every end-to-end test). */
   proxy(args?: string[], env?: Record<string, string>): Promise<ProxyProcess>;
@@ -97,12 +97,20 @@ export function realChain(): RealChain {
   open.add(dir);
   const hosts = join(dir, "hosts");
   const home = join(dir, "home");
-  writeFileSync(hosts, "127.0.0.1 localhost\n");
+  // Cloudflare's login service is this edge too, where it fails at once (no certificate for it): a login flow never
+  // reaches the real one, whatever route the machine has.
+  const names = new Map([["localhost", "127.0.0.1"], ["login.cloudflareaccess.org", edge.address]]);
+  // Rewritten in place (same inode, which the bind mount shows), so a process started later sees every change.
+  const map = (host: string, address: string) => {
+    names.set(host, address);
+    writeFileSync(hosts, [...names].map(([name, at]) => `${at} ${name}\n`).join(""));
+  };
+  map("localhost", "127.0.0.1");
   mkdirSync(home);
   // cloudflared keeps Access tokens and their lock files under ~/.cloudflared: each chain has its own.
   const env = { SSL_CERT_FILE: testCerts().caPath, HOME: home, DISPLAY: "", WAYLAND_DISPLAY: "" };
   // The bind mount is private to the new namespace (unshare makes its mounts private): the host's /etc/hosts is
-  // untouched. Appending keeps the file's inode, so a process started later sees hostnames added since.
+  // untouched.
   const wrap = (argv: string[]) => ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, ...argv];
   return {
     edge,
@@ -110,10 +118,10 @@ export function realChain(): RealChain {
     env,
     wrap,
     serve(host, behaviour) {
-      appendFileSync(hosts, `${edge.address} ${host}\n`);
+      map(host, edge.address);
       edge.route(host, behaviour);
     },
-    map: (host, address) => appendFileSync(hosts, `${address} ${host}\n`),
+    map,
     proxy: (args = [], extra = {}) =>
       startProxy(args, { ...env, ...extra }, { prefix: wrap([]), cloudflared }),
     close() {
