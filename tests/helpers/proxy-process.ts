@@ -74,15 +74,22 @@ export function portRange(size = 50): string {
   return `${start}-${start + size - 1}`;
 }
 
-export async function startProxy(args: string[] = [], env: Record<string, string> = {}): Promise<ProxyProcess> {
+/** How to run it: `prefix` goes before the proxy's command (it must exec it), `cloudflared` replaces the fake. */
+export interface LaunchOptions {
+  readonly prefix?: readonly string[];
+  readonly cloudflared?: string;
+}
+
+export async function startProxy(args: string[] = [], env: Record<string, string> = {}, launch: LaunchOptions = {}): Promise<ProxyProcess> {
   const hasRange = args.some((arg) => arg.startsWith("--port-range"));
   const argv = [
     ...DIE_WITH_RUNNER,
+    ...(launch.prefix ?? []),
     ...proxyCommand(),
     "--listen", "127.0.0.1:0",
     "--log-format", "json",
     "--log-level", "debug",
-    "--cloudflared-path", FAKE_CLOUDFLARED,
+    "--cloudflared-path", launch.cloudflared ?? FAKE_CLOUDFLARED,
     ...(hasRange ? [] : ["--port-range", portRange()]),
     ...args,
   ];
