@@ -7,6 +7,7 @@ import { Opening } from "./opening.ts";
 import { forward, pipeClosed, pipeDrained, pipeEnded } from "./pipe.ts";
 import { Side } from "./side.ts";
 import type { Outcome } from "../ops/metrics.ts";
+import { isProxyError } from "../errors.ts";
 import { ALERT_INTERNAL_ERROR } from "../protocol/tls.ts";
 import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
 import { MID_HANDSHAKE, NEXT, type ConnectionState } from "./connection-state.ts";
@@ -98,8 +99,11 @@ export class Connection implements LeaseHolder {
     this.ctx.connectBackend(lease.port, this);
   }
 
+  /** No tunnel: refused with its error's code as the detailed reason (capacity, start rate, cooldown, …). */
   onAcquireFailed(error: Error): void {
-    if (this.state === "acquiring") this.fail("tunnel_failed", error.message);
+    if (this.state !== "acquiring") return;
+    if (isProxyError(error)) this.ctx.metrics.refusals.inc(error.code);
+    this.fail("tunnel_failed", error.message);
   }
 
   onTunnelLost(reason: string): void {

@@ -90,7 +90,8 @@ describe("start storms", () => {
     // A rate well below how fast even a loaded machine reads 200 ClientHellos, so the flood always exceeds it.
     const rate = 5;
     const suffix = `${unique()}.storm.test`;
-    const proxy = await startProxy(["--allow-sni-suffix", suffix, "--tunnel-start-rate", String(rate), "--port-range", portRange(250), "--log-level", "info"]);
+    const proxy = await startProxy(["--allow-sni-suffix", suffix, "--tunnel-start-rate", String(rate), "--port-range", portRange(250), "--log-level", "info",
+      "--metrics-listen", "127.0.0.1:0"]);
     const started = performance.now();
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => open(proxy.port, hello(`h${i}.${suffix}`))));
     const seconds = (performance.now() - started) / 1000;
@@ -102,6 +103,9 @@ describe("start storms", () => {
     for (const r of refused) expect([...r.received]).toEqual(ALERT_INTERNAL_ERROR);
     const line = await proxy.waitFor((l) => l.outcome === "tunnel_failed");
     expect(String(line.reason)).toContain("--tunnel-start-rate");
+    await proxy.waitFor(() => proxy.lines.filter((l) => l.outcome === "tunnel_failed").length >= refused.length);
+    const samples = await scrape(proxy.adminPort as number);
+    expect(metric(samples, "tcp_tunnel_proxy_refusals_total", { reason: "tunnel_start_rate" })).toBe(refused.length);
     for (const r of results) r.socket.destroy();
     await proxy.stop();
   }, 90_000);
