@@ -88,8 +88,11 @@ export function checkUrl(url: string): UrlCheck {
 const CANCEL_REQUEST_CODE = 80877102;
 const PROXY_V1_MAX = 107;
 
-/** A CancelRequest's key at the start of `bytes` (after a PROXY header), null when it is not one, "more" to wait. */
-function cancelKey(bytes: Buffer): { pid: number; secret: number } | null | "more" {
+/**
+ * A CancelRequest's key at the start of `bytes` and where it starts (after a PROXY header), null when it is not one,
+ * "more" to wait.
+ */
+function cancelKey(bytes: Buffer): { pid: number; secret: number; at: number } | null | "more" {
   let at = 0;
   if (bytes[0] === 0x50) {
     const end = bytes.indexOf("\r\n");
@@ -102,10 +105,13 @@ function cancelKey(bytes: Buffer): { pid: number; secret: number } | null | "mor
   if (bytes.length < at + 8) return "more";
   if (bytes.readUInt32BE(at) !== 16 || bytes.readUInt32BE(at + 4) !== CANCEL_REQUEST_CODE) return null;
   if (bytes.length < at + 16) return "more";
-  return { pid: bytes.readInt32BE(at + 8), secret: bytes.readInt32BE(at + 12) };
+  return { pid: bytes.readInt32BE(at + 8), secret: bytes.readInt32BE(at + 12), at };
 }
 
-/** Appends a cancel's key to `file` without taking part in serving the connection. */
+/**
+ * Appends a cancel's key to `file` without taking part in serving the connection: `<pid> <secret> <header>`, the
+ * header being the hex of the PROXY header that came first, or `-`.
+ */
 export function watchForCancel(client: Socket, file: string): void {
   let seen = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
@@ -113,7 +119,7 @@ export function watchForCancel(client: Socket, file: string): void {
     const key = cancelKey(seen);
     if (key === "more") return;
     client.off("data", onData);
-    if (key !== null) appendFileSync(file, `${key.pid} ${key.secret}\n`);
+    if (key !== null) appendFileSync(file, `${key.pid} ${key.secret} ${key.at === 0 ? "-" : seen.subarray(0, key.at).toString("hex")}\n`);
   };
   client.on("data", onData);
 }

@@ -43,7 +43,8 @@
 //   FAKE_CF_STATE_DIR     append one line per accepted connection to <dir>/<hostname>.conns and the pid to <hostname>.pids;
 //                         <hostname>.bound gets the epoch milliseconds of the bind; a connection whose first 16 bytes
 //                         (after an optional PROXY v1/v2 header) are a PostgreSQL CancelRequest appends
-//                         `<pid> <secret>` (signed 32-bit, as node-postgres reports them) to <hostname>.cancels
+//                         `<pid> <secret> <header>` (signed 32-bit, as node-postgres reports them; the hex of the PROXY header before
+//                         it, or -) to <hostname>.cancels
 import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";

@@ -23,6 +23,12 @@ function accepted(dir: string, tunnel: string): number {
   return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").length : 0;
 }
 
+/** The cancels the fake tunnel recorded: `<pid> <secret> <PROXY header hex or ->` per line. */
+function recordedCancels(dir: string, tunnel: string): string[] {
+  const file = join(dir, `${tunnel}.cancels`);
+  return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
+}
+
 /** A proxied session kept open, from `localAddress`; resolves once its hello came back through the echo tunnel. */
 async function session(proxy: ProxyProcess, sni: string, localAddress: string, prefix: Uint8Array = new Uint8Array()): Promise<Socket> {
   const socket = await rawConnect(proxy.port, localAddress);
@@ -94,6 +100,9 @@ describe("PostgreSQL cancel by client affinity", () => {
     expect(result.summary).toMatchObject({ client: "127.0.0.2", proxy_src: "198.51.100.2", outcome: "cancel_forwarded", tunnels: 1 });
     await eventually(() => accepted(dir, `cft-${b}`), (n) => n === 2);
     expect(accepted(dir, `cft-${a}`)).toBe(1);
+    // The forward starts with the header as it was received, then the 16 bytes (key 4242, 0x5eed).
+    const recorded = await eventually(() => recordedCancels(dir, `cft-${b}`), (lines) => lines.length === 1);
+    expect(recorded).toEqual([`4242 ${0x5eed} ${Buffer.from(proxyV2From([198, 51, 100, 2])).toString("hex")}`]);
     one.destroy();
     two.destroy();
     await proxy.stop();
