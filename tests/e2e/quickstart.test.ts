@@ -56,11 +56,21 @@ test("the first block installs, builds and runs the proxy in a fresh copy of the
   const [run] = quickStart();
   const dir = freshCopy();
   const lines: LogLine[] = [];
+  // npm's global prefix is the copy's own: `npm install -g` must not replace the bun that runs this very test.
+  const prefix = join(dir, ".npm-global");
   const shell = Bun.spawn(["bash", "-ec", run], {
     cwd: dir,
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, LOG_FORMAT: "json", LISTEN_ADDR: "127.0.0.1:0", PORT_RANGE_START: "31500", PORT_RANGE_END: "31599" },
+    env: {
+      ...process.env,
+      npm_config_prefix: prefix,
+      PATH: `${join(prefix, "bin")}:${process.env.PATH}`,
+      LOG_FORMAT: "json",
+      LISTEN_ADDR: "127.0.0.1:0",
+      PORT_RANGE_START: "31500",
+      PORT_RANGE_END: "31599",
+    },
   });
   let listening: (line: LogLine) => void = () => undefined;
   const listened = new Promise<LogLine>((resolve) => (listening = resolve));
@@ -73,6 +83,7 @@ test("the first block installs, builds and runs the proxy in a fresh copy of the
       throw new Error(`the block exited ${code} before the proxy listened: ${JSON.stringify(lines.slice(-5))}`);
     })]), "the proxy built from a fresh copy listening");
     expect(Number(line.port)).toBeGreaterThan(0);
+    expect(Bun.spawnSync([join(prefix, "bin", "bun"), "--version"]).stdout.toString().trim()).toBe("1.4.5");
     expect(lines.find((l) => l.msg === "starting")?.version).toBe(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
   } finally {
     for (const pid of processesIn(dir)) process.kill(pid, "SIGTERM");
