@@ -35,7 +35,7 @@ export async function coldStarts(proxy: TunnelProxy, port: number, snis: readonl
   const warms: number[] = [];
   for (const sni of snis) {
     const tunnel = `cft-${sni}`;
-    const [total] = await connectToFirstByte(port, hello(sni));
+    const [total] = (await connectToFirstByte(port, hello(sni))).samples;
     let startedAt = proxy.tunnelStartedAt(tunnel);
     for (let waited = 0; startedAt === null && waited < RECORD_WAIT_MS; waited += 20) {
       await Bun.sleep(20);
@@ -47,7 +47,7 @@ export async function coldStarts(proxy: TunnelProxy, port: number, snis: readonl
       continue;
     }
     overheads.push(total - (Number(readFileSync(boundFile, "utf8")) - startedAt));
-    warms.push(...(await connectToFirstByte(port, hello(sni))));
+    warms.push(...(await connectToFirstByte(port, hello(sni))).samples);
   }
   return { cold: p50(overheads), warm: p50(warms) };
 }
@@ -67,7 +67,7 @@ export async function realWithoutProxy(real: RealCloudflared, snis: readonly str
       const boundFile = join(dir, `cft-${sni}.bound`);
       if (!(await waitForFile(boundFile))) throw new Error("no bind time");
       overheads.push(first.firstByteAt - Number(readFileSync(boundFile, "utf8")));
-      warms.push(...(await connectToFirstByte(port, hello(sni))));
+      warms.push(...(await connectToFirstByte(port, hello(sni))).samples);
     } catch (error) {
       log(`the real cloudflared without a proxy, ${sni}: ${(error as Error).message}; sample left out`);
     }

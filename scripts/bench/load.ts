@@ -13,9 +13,12 @@ export const hello = (sni: string) => records(clientHello({ names: [sni], alpn: 
 
 const target = (port: number, hello: Uint8Array) => ["--port", port, "--hello", hex(hello)];
 
-/** `count` sequential connect + hello + first byte back: sorted milliseconds. */
-export async function connectToFirstByte(port: number, hello: Uint8Array, count = 1): Promise<number[]> {
-  return (await runPeer<PeerResult & { samples: number[] }>("connect", [...target(port, hello), "--count", count])).samples;
+/** Sorted milliseconds, and what taking them cost the load generator. */
+export type Samples = PeerResult & { samples: number[] };
+
+/** `count` sequential connect + hello + first byte back. */
+export function connectToFirstByte(port: number, hello: Uint8Array, count = 1): Promise<Samples> {
+  return runPeer("connect", [...target(port, hello), "--count", count]);
 }
 
 /** Sends hello + `total` bytes to a sink that answers its count at FIN (checked): MB/s of payload. */
@@ -23,9 +26,9 @@ export function bulk(port: number, hello: Uint8Array, total: number): Promise<Pe
   return runPeer("bulk", [...target(port, hello), "--bytes", total]);
 }
 
-/** Round trips of `size` bytes on one connection (after the hello's echo): sorted milliseconds. */
-export async function roundTrips(port: number, hello: Uint8Array, count: number, size = 64): Promise<number[]> {
-  return (await runPeer<PeerResult & { samples: number[] }>("rtt", [...target(port, hello), "--count", count, "--size", size])).samples;
+/** Round trips of `size` bytes on one connection (after the hello's echo). */
+export function roundTrips(port: number, hello: Uint8Array, count: number, size = 64): Promise<Samples> {
+  return runPeer("rtt", [...target(port, hello), "--count", count, "--size", size]);
 }
 
 /** Connections per second: `clients` loops of connect, hello, first byte, FIN, for `durationMs`. */

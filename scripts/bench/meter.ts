@@ -33,24 +33,60 @@ export function meter(pid: number | null, backend: Backend) {
 
 const CORES = cpus().length;
 
-/** Records the route's, the peers', everything else's and the idle share of the machine while a phase ran. */
-export function recordShares(
-  record: (metric: Metric, route: string, value: number) => void,
-  prefix: "cps" | "loaded",
-  t: { readonly name: string; readonly pid: number | null },
-  m: Meter,
-  loadMs: number,
-  log: (text: string) => void,
-): void {
-  const route = t.pid === null ? 0 : m.routeShare();
-  const peers = m.peerShare(loadMs);
-  const other = m.busy() - route - peers;
-  if (t.pid !== null) record(`${prefix}RouteShare`, t.name, route);
-  record(`${prefix}Peers`, t.name, peers);
-  record(`${prefix}Other`, t.name, other);
-  record(`${prefix}Idle`, t.name, m.idle());
-  if (other > BUSY_OTHER) log(`${t.name}: ${other.toFixed(0)}% of a core went to other work during ${prefix}: a busy machine`);
+/** How the machine's CPU went during one measurement, in shares of one core. */
+export interface Shares {
+  readonly route: number | null;
+  readonly peers: number;
+  readonly other: number;
+  readonly idle: number;
 }
 
-/** Beyond this share of one core spent on neither the route nor the peers, a phase's figure is suspect. */
+export function sharesOf(m: Meter, hasRoute: boolean, loadMs: number): Shares {
+  const route = hasRoute ? m.routeShare() : 0;
+  const peers = m.peerShare(loadMs);
+  return { route: hasRoute ? route : null, peers, other: m.busy() - route - peers, idle: m.idle() };
+}
+
+/** Records the route's, the peers', everything else's and the idle share of the machine while a phase ran. */
+export function recordShares(record: (metric: Metric, route: string, value: number) => void, prefix: "cps" | "loaded", name: string, shares: Shares): void {
+  if (shares.route !== null) record(`${prefix}RouteShare`, name, shares.route);
+  record(`${prefix}Peers`, name, shares.peers);
+  record(`${prefix}Other`, name, shares.other);
+  record(`${prefix}Idle`, name, shares.idle);
+}
+
+/** Beyond this share of one core spent on neither the route nor the peers, a measurement was taken on a busy machine. */
 const BUSY_OTHER = 30;
+/** Measurements taken at most for one figure on a busy machine. */
+const ATTEMPTS = 3;
+/** The machine counts as quiet below this share of one core busy, sampled over QUIET_SAMPLE_MS. */
+const QUIET_BUSY = 30;
+const QUIET_SAMPLE_MS = 1000;
+const QUIET_GIVE_UP_MS = 120_000;
+
+/** Waits (up to QUIET_GIVE_UP_MS) until the machine is quiet: other people's work here comes and goes. */
+async function waitForQuiet(): Promise<void> {
+  for (const began = performance.now(); performance.now() - began < QUIET_GIVE_UP_MS;) {
+    const before = cpuTimes();
+    await Bun.sleep(QUIET_SAMPLE_MS);
+    const after = cpuTimes();
+    const busy = (100 * CORES * (after.total - before.total - (after.idle - before.idle))) / Math.max(1, after.total - before.total);
+    if (busy < QUIET_BUSY) return;
+  }
+}
+
+/**
+ * Takes a measurement on a quiet machine: waits for one, measures, and when other work still took more than
+ * BUSY_OTHER of a core meanwhile, tries again (ATTEMPTS in all), keeping the attempt with the least of it.
+ */
+export async function quietly<T extends { shares: Shares }>(what: string, measure: () => Promise<T>, log: (text: string) => void): Promise<T> {
+  let best: T | null = null;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    await waitForQuiet();
+    const result = await measure();
+    if (best === null || result.shares.other < best.shares.other) best = result;
+    if (result.shares.other <= BUSY_OTHER) break;
+    log(`${what}: other work took ${result.shares.other.toFixed(0)}% of a core meanwhile${attempt < ATTEMPTS ? "; measuring again" : "; keeping the quietest attempt"}`);
+  }
+  return best as T;
+}

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { coldStarts, realWithoutProxy } from "./cold.ts";
 import { bulk, connectionsPerSecond, connectToFirstByte, hello, openIdle, percentile, roundTrips, touch } from "./load.ts";
 import { loadedScenario } from "./loaded.ts";
-import { meter, recordShares } from "./meter.ts";
+import { meter, quietly, recordShares, sharesOf } from "./meter.ts";
 import { anonBytes, rssBytes } from "./processes.ts";
 import type { Metric, RunResult } from "./report.ts";
 import type { RealCloudflared } from "./real.ts";
@@ -94,24 +94,31 @@ export async function measurePhases(c: PhaseContext): Promise<RunResult> {
 
   if (phase("bulk")) log(`bulk: ${plan.bulk / MiB} MiB, one stream`);
   for (const t of phase("bulk") ? some("direct", "ours", "go", "haproxy") : []) {
-    await settle();
-    const m = meter(t.pid, c.backend);
-    const result = await bulk(where(t, "sink"), hello(HOSTS.sink), plan.bulk);
-    m.end();
-    const megabytes = plan.bulk / 1e6;
+    const { result, routeMs, shares } = await quietly(`${t.name}, bulk`, async () => {
+      await settle();
+      const m = meter(t.pid, c.backend);
+      const result = await bulk(where(t, "sink"), hello(HOSTS.sink), plan.bulk);
+      m.end();
+      return { result, routeMs: m.routeMs(), shares: sharesOf(m, t.pid !== null, result.cpuMs) };
+    }, log);
     record("bulk", t.name, result.mbps);
-    if (t.pid !== null) record("bulkCpu", t.name, m.routeMs() / megabytes);
-    record("bulkPeers", t.name, m.peerShare(result.cpuMs));
+    if (t.pid !== null) record("bulkCpu", t.name, routeMs / (plan.bulk / 1e6));
+    record("bulkPeers", t.name, shares.peers);
   }
 
   if (phase("latency")) log(`single connections: ${plan.connects} sequential connect + ClientHello + first byte; ${plan.rtts} 64 B round trips`);
   for (const t of phase("latency") ? some("direct", "ours", "go", "haproxy") : []) {
-    await settle();
-    const samples = await connectToFirstByte(t.port, hello(HOSTS.echo), plan.connects);
-    record("connectP50", t.name, percentile(samples, 50));
-    record("connectP90", t.name, percentile(samples, 90));
-    record("connectP99", t.name, percentile(samples, 99));
-    const rtts = await roundTrips(t.port, hello(HOSTS.echo), plan.rtts);
+    const { connects, rtts } = await quietly(`${t.name}, single connections`, async () => {
+      await settle();
+      const m = meter(t.pid, c.backend);
+      const connects = await connectToFirstByte(t.port, hello(HOSTS.echo), plan.connects);
+      const rtts = await roundTrips(t.port, hello(HOSTS.echo), plan.rtts);
+      m.end();
+      return { connects: connects.samples, rtts: rtts.samples, shares: sharesOf(m, t.pid !== null, connects.cpuMs + rtts.cpuMs) };
+    }, log);
+    record("connectP50", t.name, percentile(connects, 50));
+    record("connectP90", t.name, percentile(connects, 90));
+    record("connectP99", t.name, percentile(connects, 99));
     record("rttP50", t.name, percentile(rtts, 50));
     record("rttP99", t.name, percentile(rtts, 99));
   }
@@ -134,32 +141,38 @@ export async function measurePhases(c: PhaseContext): Promise<RunResult> {
 
   if (phase("cps")) log(`connections per second: ${plan.cpsClients} clients for ${plan.cpsMs} ms`);
   for (const t of phase("cps") ? c.order : []) {
-    await settle();
-    const m = meter(t.pid, c.backend);
-    const result = await connectionsPerSecond(t.port, hello(HOSTS.echo), plan.cpsClients, plan.cpsMs);
-    m.end();
+    const { result, routeMs, shares } = await quietly(`${t.name}, connections/s`, async () => {
+      await settle();
+      const m = meter(t.pid, c.backend);
+      const result = await connectionsPerSecond(t.port, hello(HOSTS.echo), plan.cpsClients, plan.cpsMs);
+      m.end();
+      return { result, routeMs: m.routeMs(), shares: sharesOf(m, t.pid !== null, result.cpuMs) };
+    }, log);
     if (result.failed > 0) log(`${t.name}: ${result.failed} connections failed during connections/s`);
     record("cps", t.name, result.cps);
-    if (t.pid !== null) record("cpsCpu", t.name, (m.routeMs() * 1000) / result.count);
-    recordShares(record, "cps", t, m, result.cpuMs, log);
+    if (t.pid !== null) record("cpsCpu", t.name, (routeMs * 1000) / result.count);
+    recordShares(record, "cps", t.name, shares);
   }
 
   if (phase("loaded")) log(`loaded: ${plan.streams} streams echoing 256 KiB chunks for ${plan.loadedMs} ms, a new connection every ${plan.probeIntervalMs} ms`);
   const rests: Promise<void>[] = [];
   for (const t of phase("loaded") ? c.order : []) {
-    await settle();
     const pid = t.pid;
-    const m = meter(pid, c.backend);
     const options = { streams: plan.streams, window: plan.window, intervalMs: plan.probeIntervalMs, warmupMs: plan.loadedWarmupMs, measureMs: plan.loadedMs };
-    const result = await loadedScenario(t.port, hello(HOSTS.echo), options, () => (pid === null ? 0 : rssBytes(pid)), { begin: m.begin, end: m.end });
+    const { result, routeMs, shares } = await quietly(`${t.name}, loaded`, async () => {
+      await settle();
+      const m = meter(pid, c.backend);
+      const result = await loadedScenario(t.port, hello(HOSTS.echo), options, () => (pid === null ? 0 : rssBytes(pid)), m);
+      return { result, routeMs: m.routeMs(), shares: sharesOf(m, pid !== null, result.loadCpuMs) };
+    }, log);
     const samples = result.probe.samples;
     record("loadedThroughput", t.name, result.throughput);
     record("loadedP50", t.name, percentile(samples, 50));
     record("loadedP99", t.name, percentile(samples, 99));
     record("loadedMax", t.name, samples.at(-1) ?? NaN);
     record("loadedFailed", t.name, result.probe.failed + result.streamsFailed);
-    if (pid !== null) record("loadedCpu", t.name, m.routeMs() / result.megabytesSinceGo);
-    recordShares(record, "loaded", t, m, result.loadCpuMs, log);
+    if (pid !== null) record("loadedCpu", t.name, routeMs / result.megabytesSinceGo);
+    recordShares(record, "loaded", t.name, shares);
     if (pid !== null) {
       record("rssPeakLoaded", t.name, result.peakRss / MiB);
       rests.push(Bun.sleep(REST_MS).then(() => {
