@@ -1,14 +1,17 @@
-// `bun run bench [--quick] [--runs N] [--workers 1,2,4] [--bare 1,2] [--streams 64] [--variant NAME:N:BINARY[:FLAGS]]`:
-// direct vs our binary at each worker count vs HAProxy vs the bare Bun forwarder, to one backend process, repeated
-// with fresh processes each run; every ratio is taken within a run, then reported as the median and range over the
-// runs (issue 13). A variant is one more column of ours — another build, or runtime flags given as BUN_OPTIONS — to
-// try a change against the current binary in the same runs.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// `bun run bench [--quick] [--runs N] [--workers 1,2,4] [--bare 1,2] [--streams 64] [--variant NAME:N:BINARY[:FLAGS]]
+// [--go-original PATH] [--real-cloudflared PATH]`: direct vs our binary at each worker count vs HAProxy vs the bare Bun
+// forwarder vs the Go original, to one backend process, repeated with fresh processes each run; every ratio is taken
+// within a run, then reported as the median and range over the runs (issue 13). A variant is one more column of ours —
+// another build, or runtime flags given as BUN_OPTIONS — to try a change against the current binary in the same runs.
+// The load generator, the backend and the tunnel stand-ins are Go programs (bench/peers.ts builds them).
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, totalmem } from "node:os";
 import { parseArgs } from "node:util";
 import { DEFAULT_WORKERS } from "../src/config/options.ts";
 import { METRICS, ratioOf, ratioTable, spread, valuesOf, valueTable, verdicts, verdictTable, type Metric, type RunResult } from "./bench/report.ts";
-import { PHASES, run, type OursSpec, type Phase, type Plan } from "./bench/run.ts";
+import { peersBinary } from "./bench/peers.ts";
+import { cpuTimes } from "./bench/processes.ts";
+import { GO_ORIGINAL, PHASES, run, type OursSpec, type Phase, type Plan } from "./bench/run.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,6 +24,8 @@ const { values } = parseArgs({
     variant: { type: "string", multiple: true, default: [] },
     phases: { type: "string", default: PHASES.join(",") },
     "no-build": { type: "boolean", default: false },
+    "go-original": { type: "string" },
+    "real-cloudflared": { type: "string" },
   },
 });
 const list = (text: string) => text.split(",").filter((s) => s.trim() !== "").map((s) => Number(s.trim()));
@@ -31,7 +36,7 @@ const bareWorkers = list(String(values.bare));
 const streams = Number(values.streams);
 const windowKiB = Number(values.window);
 const USAGE = "usage: bun run bench [--quick] [--runs N] [--workers 1,2,4] [--bare 1,2] [--streams 64] [--window 256] " +
-  `[--variant NAME:N:BINARY[:BUN_OPTIONS]]... [--phases ${PHASES.join(",")}] [--no-build]`;
+  `[--variant NAME:N:BINARY[:BUN_OPTIONS]]... [--phases ${PHASES.join(",")}] [--no-build] [--go-original PATH] [--real-cloudflared PATH]`;
 const phases = new Set(String(values.phases).split(",").map((p) => p.trim()).filter((p) => p !== "")) as Set<Phase>;
 const binary = process.env.TTP_BINARY ?? `${import.meta.dir}/../tcp-tunnel-proxy`;
 const variants: OursSpec[] = (values.variant as string[]).map((text) => {
@@ -39,11 +44,23 @@ const variants: OursSpec[] = (values.variant as string[]).map((text) => {
   return { name, workers: Number(n), binary: path === "" ? binary : path, bunOptions: flags.join(":") };
 });
 const ours: OursSpec[] = [...workers.map((n) => ({ name: `ours${n}`, workers: n, binary })), ...variants];
-const badName = (name: string) => !/^[a-z][a-z0-9-]*$/i.test(name) || ["direct", "haproxy"].includes(name) || /^bare\d+$/.test(name);
+const badName = (name: string) => !/^[a-z][a-z0-9-]*$/i.test(name) || ["direct", "haproxy", GO_ORIGINAL].includes(name) || /^bare\d+$/.test(name);
+/** The Go program we replace, built by hand (README, Performance): its column when given. */
+const goOriginal = values["go-original"] === undefined ? null : String(values["go-original"]);
+/** Cloudflare's client, for cold starts through the real thing: the option, else TTP_REAL_CLOUDFLARED, else the shared copy. */
+const sharedCloudflared = `${import.meta.dir}/../../shared/cloudflared/cloudflared`;
+const realCloudflared = values["real-cloudflared"] !== undefined ? String(values["real-cloudflared"])
+  : process.env.TTP_REAL_CLOUDFLARED ?? (existsSync(sharedCloudflared) ? sharedCloudflared : null);
 if (!(runs >= 1) || [...ours.map((o) => o.workers), ...bareWorkers, streams].some((n) => !Number.isInteger(n) || n < 1) ||
   ours.some((o) => badName(o.name)) || !(windowKiB >= 0) || new Set(ours.map((o) => o.name)).size !== ours.length || [...phases].some((p) => !PHASES.includes(p))) {
   console.error(USAGE);
   process.exit(2);
+}
+for (const [option, path] of [["--go-original", goOriginal], ["--real-cloudflared", realCloudflared]] as const) {
+  if (path !== null && !existsSync(path)) {
+    console.error(`bench: ${option}: no file at ${path}`);
+    process.exit(2);
+  }
 }
 const MiB = 1024 * 1024;
 const common = { cpsClients: 32, idle: 5000, slow: 16 * MiB, streams, window: windowKiB * 1024, probeIntervalMs: 10 };
@@ -61,12 +78,6 @@ const TESTS_LOCK = "/tmp/tests.lock";
 const BENCH_LOCK = "/tmp/bench.lock";
 const QUIET_BUSY = 0.15;
 const QUIET_GIVE_UP_MS = 10 * 60_000;
-
-/** The machine's CPU time so far, from /proc/stat: idle (with iowait), stolen by the hypervisor, and in all. */
-function cpuTimes(): { idle: number; steal: number; total: number } {
-  const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
-  return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), steal: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) };
-}
 
 /** Share of CPU time not idle over `ms`. */
 async function busyShare(ms: number): Promise<number> {
@@ -100,6 +111,12 @@ const unlock = () => rmSync(BENCH_LOCK, { force: true });
 process.on("exit", unlock);
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
 
+try {
+  peersBinary();
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}`);
+  process.exit(1);
+}
 if (!values["no-build"]) {
   const build = Bun.spawnSync([process.execPath, "run", "build"], { stdout: "ignore", stderr: "inherit" });
   if (build.exitCode !== 0) process.exit(1);
@@ -114,15 +131,17 @@ for (let index = 0; index < runs; index++) {
   busyBefore.push(await waitForQuiet());
   log(`run ${index + 1} of ${runs} (${quick ? "quick" : "full"})`);
   const before = cpuTimes();
-  results.push(await run({ plan, phases, ours, bareWorkers, index, log: (text) => log(`[${index + 1}/${runs}] ${text}`) }));
+  results.push(await run({ plan, phases, ours, bareWorkers, goOriginal, realCloudflared, index, log: (text) => log(`[${index + 1}/${runs}] ${text}`) }));
   const after = cpuTimes();
   stolen.push((after.steal - before.steal) / Math.max(1, after.total - before.total));
 }
 
 const haproxyVersion = Bun.which("haproxy") === null ? null : (Bun.spawnSync(["haproxy", "-v"]).stdout.toString().split("\n")[0] ?? null);
 const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}; ` +
-  "shared by the load generator, the proxies, the fake tunnels and the backend";
-const routes = ["direct", "haproxy", ...bareWorkers.map((n) => `bare${n}`), ...ours.map((o) => o.name)];
+  "shared by the load generator, the proxies, the tunnel stand-ins and the backend (Go programs: scripts/bench/go)";
+const routes = ["direct", "haproxy", ...bareWorkers.map((n) => `bare${n}`), ...ours.map((o) => o.name), ...(goOriginal === null ? [] : [GO_ORIGINAL])];
+const versionOf = (argv: string[]) => Bun.spawnSync(argv).stdout.toString().split("\n")[0]?.trim() ?? null;
+const realVersion = realCloudflared === null ? null : versionOf([realCloudflared, "--version"]);
 const all = verdicts(results, ours);
 const minutes = ((performance.now() - began) / 60000).toFixed(1);
 
@@ -130,12 +149,18 @@ console.log(`\n${quick ? "quick" : "full"} bench, ${runs} run${runs === 1 ? "" :
 console.log(`${machine}; default workers ${DEFAULT_WORKERS}; CPU time stolen by the hypervisor per run: ${stolen.map((x) => `${(x * 100).toFixed(1)}%`).join(", ")}\n`);
 console.log(`Medians over the runs (ranges in the JSON); bareN = the bare Bun forwarder with N workers, oursN = our binary with --workers N:`);
 for (const v of variants) console.log(`  ${v.name} = ${v.binary} --workers ${v.workers}${v.bunOptions ? ` with BUN_OPTIONS="${v.bunOptions}"` : ""}`);
+if (goOriginal !== null) console.log(`  ${GO_ORIGINAL} = the Go original, ${goOriginal}`);
+if (realVersion !== null) console.log(`  real cloudflared for the cold start: ${realCloudflared} (${realVersion})`);
 console.log();
 console.log(valueTable(results, routes));
 console.log(`\nOurs against HAProxy (ratio within each run: median, range over runs):\n`);
 console.log(ratioTable(results, ours, "haproxy"));
 console.log(`\nOurs against direct:\n`);
 console.log(ratioTable(results, ours, "direct"));
+if (goOriginal !== null) {
+  console.log(`\nOurs against the Go original:\n`);
+  console.log(ratioTable(results, ours, GO_ORIGINAL));
+}
 if (bareWorkers.length > 0) {
   console.log(`\nOurs against the bare forwarder with as many workers (what the proxy adds to the runtime's floor):\n`);
   console.log(ratioTable(results, ours.filter((o) => bareWorkers.includes(o.workers)), "bare"));
@@ -151,7 +176,7 @@ for (const metric of Object.keys(METRICS) as Metric[]) {
     if (s !== null) byRoute[route] = s;
   }
   for (const o of ours) {
-    for (const reference of ["haproxy", "direct", `bare${o.workers}`]) {
+    for (const reference of ["haproxy", "direct", `bare${o.workers}`, GO_ORIGINAL]) {
       const s = ratioOf(results, metric, o.name, reference);
       if (s !== null) byRoute[`${o.name}/${reference}`] = s;
     }
@@ -163,7 +188,8 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const partial = PHASES.some((p) => !phases.has(p)) ? `-${[...phases].join("-")}` : "";
 const file = `${import.meta.dir}/../bench/${stamp}-runs${runs}${quick ? "-quick" : ""}${partial}.json`;
 const record = { date: new Date().toISOString(), quick, runs, minutes: Number(minutes), machine, bun: Bun.version, haproxy: haproxyVersion,
-  defaultWorkers: DEFAULT_WORKERS, ours, bareWorkers, phases: [...phases], plan, busyBefore, stolen, summary, verdicts: all, results };
+  defaultWorkers: DEFAULT_WORKERS, ours, bareWorkers, goOriginal, realCloudflared: realVersion, phases: [...phases], plan, busyBefore, stolen,
+  summary, verdicts: all, results };
 writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
 console.log(`\nwritten ${file}`);
 process.exit(0);

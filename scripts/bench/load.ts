@@ -1,164 +1,68 @@
-// The benchmark's load generator: Bun sockets in this process, honouring write() and drain like the proxy does.
-import type { Socket, SocketHandler } from "bun";
-
-/** Bun.connect to 127.0.0.1:`port`; a failure to connect goes to `reject`. */
-function dial(port: number, socket: SocketHandler<undefined>, reject: (error: Error) => void, allowHalfOpen = false): void {
-  Bun.connect({ hostname: "127.0.0.1", port, allowHalfOpen, socket: { ...socket, connectError: (_, error) => reject(error) } }).catch(
-    reject,
-  );
-}
+// The benchmark's load generator: each call runs one subcommand of the Go peers (go/load.go) against 127.0.0.1:port,
+// opening every connection with `hello`, and returns its figure with the CPU time the load itself took.
+import type { Subprocess } from "bun";
+import { clientHello, records } from "../../tests/helpers/builders.ts";
+import { hex, peersBinary, runPeer, type PeerResult } from "./peers.ts";
 
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-/** Connect, send the hello, resolve at the first byte back: milliseconds, or throws. */
-export function connectToFirstByte(port: number, hello: Uint8Array): Promise<number> {
-  const started = performance.now();
-  return new Promise((resolve, reject) =>
-    dial(
-      port,
-      {
-        open: (socket) => void socket.write(hello),
-        data(socket) {
-          resolve(performance.now() - started);
-          socket.end();
-        },
-        close: () => reject(new Error("closed before the first byte")),
-      },
-      reject,
-    ),
-  );
+/** What every connection of the bench opens with: a ClientHello for `sni`, offering ALPN postgresql. */
+export const hello = (sni: string) => records(clientHello({ names: [sni], alpn: ["postgresql"] }));
+
+const target = (port: number, hello: Uint8Array) => ["--port", port, "--hello", hex(hello)];
+
+/** Sorted milliseconds, and what taking them cost the load generator. */
+export type Samples = PeerResult & { samples: number[] };
+
+/** `count` sequential connect + hello + first byte back. */
+export function connectToFirstByte(port: number, hello: Uint8Array, count = 1): Promise<Samples> {
+  return runPeer("connect", [...target(port, hello), "--count", count]);
 }
 
-/** Sends hello + `total` bytes to a sink that answers its count at FIN; MB/s of payload, count verified. */
-export function bulk(port: number, hello: Uint8Array, total: number): Promise<number> {
-  const block = new Uint8Array(256 * 1024).map((_, i) => i * 31);
-  let sent = 0;
-  let pending: Uint8Array | null = null;
-  let reply = "";
-  const started = performance.now();
-  const pump = (socket: Socket<undefined>) => {
-    for (;;) {
-      if (pending === null) {
-        if (sent >= total) return void socket.shutdown();
-        pending = block.subarray(0, Math.min(block.length, total - sent));
-        sent += pending.length;
-      }
-      const written = socket.write(pending);
-      if (written < pending.length) {
-        pending = written > 0 ? pending.subarray(written) : pending;
-        return;
-      }
-      pending = null;
-    }
-  };
-  return new Promise((resolve, reject) =>
-    dial(
-      port,
-      {
-        open(socket) {
-          socket.write(hello);
-          pump(socket);
-        },
-        drain: pump,
-        data: (_, chunk) => void (reply += chunk.toString()),
-        close() {
-          const counted = Number(reply.trim());
-          if (counted !== total + hello.length) return reject(new Error(`sink counted ${counted}, sent ${total + hello.length}`));
-          resolve(total / 1e6 / ((performance.now() - started) / 1000));
-        },
-      },
-      reject,
-      true,
-    ),
-  );
+/** Sends hello + `total` bytes to a sink that answers its count at FIN (checked): MB/s of payload. */
+export function bulk(port: number, hello: Uint8Array, total: number): Promise<PeerResult & { mbps: number }> {
+  return runPeer("bulk", [...target(port, hello), "--bytes", total]);
 }
 
-/** Round trips of `size` bytes on one connection (after the hello's echo); sorted milliseconds. */
-export function roundTrips(port: number, hello: Uint8Array, count: number, size = 64): Promise<number[]> {
-  const message = new Uint8Array(size).fill(0x61);
-  const times: number[] = [];
-  let expected = hello.length;
-  let received = 0;
-  let started = 0;
-  return new Promise((resolve, reject) =>
-    dial(
-      port,
-      {
-        open: (socket) => void socket.write(hello),
-        data(socket, chunk) {
-          received += chunk.length;
-          if (received < expected) return;
-          if (started > 0) times.push(performance.now() - started);
-          if (times.length === count) {
-            socket.end();
-            return resolve(times.sort((a, b) => a - b));
-          }
-          received = 0;
-          expected = size;
-          started = performance.now();
-          socket.write(message);
-        },
-      },
-      reject,
-    ),
-  );
+/** Round trips of `size` bytes on one connection (after the hello's echo). */
+export function roundTrips(port: number, hello: Uint8Array, count: number, size = 64): Promise<Samples> {
+  return runPeer("rtt", [...target(port, hello), "--count", count, "--size", size]);
 }
 
-/** Connections per second: `concurrency` loops of connect, hello, first byte, close, for `durationMs`. */
-export async function connectionsPerSecond(port: number, hello: Uint8Array, concurrency: number, durationMs: number): Promise<number> {
-  const deadline = performance.now() + durationMs;
-  let done = 0;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      await connectToFirstByte(port, hello);
-      done++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  return done / ((performance.now() - started) / 1000);
-}
-
-/** Opens `count` connections that each got their hello echoed, and keeps them open. */
-export async function openIdle(port: number, hello: Uint8Array, count: number, batch = 200): Promise<Socket<undefined>[]> {
-  const sockets: Socket<undefined>[] = [];
-  for (let i = 0; i < count; i += batch) {
-    const opened = await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, () =>
-        new Promise<Socket<undefined>>((resolve, reject) =>
-          dial(
-            port,
-            {
-              open: (socket) => void socket.write(hello),
-              data: (socket) => resolve(socket),
-            },
-            reject,
-          ),
-        ),
-      ),
-    );
-    sockets.push(...opened);
-  }
-  return sockets;
+/** Connections per second: `clients` loops of connect, hello, first byte, FIN, for `durationMs`. */
+export function connectionsPerSecond(port: number, hello: Uint8Array, clients: number, durationMs: number): Promise<PeerResult & { cps: number; count: number; failed: number }> {
+  return runPeer("cps", [...target(port, hello), "--clients", clients, "--ms", durationMs]);
 }
 
 /** Sends the hello and a FIN, resolves when the far end closes: enough to start a tunnel and see it serve. */
-export function touch(port: number, hello: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) =>
-    dial(
-      port,
-      {
-        open(socket) {
-          socket.write(hello);
-          socket.shutdown();
-        },
-        data() {},
-        close: () => resolve(),
-      },
-      reject,
-      true,
-    ),
-  );
+export async function touch(port: number, hello: Uint8Array): Promise<void> {
+  await runPeer("touch", target(port, hello));
+}
+
+/** `count` connections that each got their hello echoed, held open until release() (which waits for their close). */
+export interface IdleConnections {
+  release(): Promise<void>;
+}
+
+export async function openIdle(port: number, hello: Uint8Array, count: number): Promise<IdleConnections> {
+  const proc: Subprocess<"pipe", "pipe", "pipe"> = Bun.spawn([peersBinary(), "idle", ...target(port, hello).map(String), "--count", String(count)], {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = proc.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`ttpbench idle failed: ${(await new Response(proc.stderr).text()).trim()}`);
+    text += new TextDecoder().decode(value);
+  }
+  return {
+    async release() {
+      proc.stdin.end();
+      await proc.exited;
+    },
+  };
 }

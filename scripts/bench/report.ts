@@ -1,5 +1,6 @@
 // Benchmark results: the metrics, their medians and ranges over runs, the ratios (ours at each worker count against
-// HAProxy, direct and the bare forwarder, computed within each run), the verdicts on issue 13's targets, the tables.
+// HAProxy, direct, the bare forwarder and the Go original, computed within each run), the verdicts on issue 13's
+// targets, the tables.
 export const METRICS = {
   rssFresh: { label: "RSS fresh (after start, one warm tunnel)", unit: "MiB", better: "lower" },
   anonFresh: { label: "… of which anonymous (heaps, buffers, JIT code)", unit: "MiB", better: "lower" },
@@ -10,21 +11,35 @@ export const METRICS = {
   rssRestEnd: { label: "RSS at the end of the run (rest ≥ 5 s)", unit: "MiB", better: "lower" },
   slowGrowth: { label: "RSS growth, client pushing into a 4 MB/s backend", unit: "MiB", better: "lower" },
   bulk: { label: "bulk throughput, one stream", unit: "MB/s", better: "higher" },
+  bulkCpu: { label: "bulk: CPU time of the route per MB", unit: "ms/MB", better: "lower" },
+  bulkPeers: { label: "… CPU of the load generator and the backend", unit: "% core", better: "none" },
   connectP50: { label: "connect + ClientHello + first byte p50", unit: "ms", better: "lower" },
   connectP90: { label: "… p90", unit: "ms", better: "lower" },
   connectP99: { label: "… p99", unit: "ms", better: "lower" },
   rttP50: { label: "64 B round trip p50", unit: "ms", better: "lower" },
   rttP99: { label: "64 B round trip p99", unit: "ms", better: "lower" },
   cps: { label: "connections per second, 32 clients", unit: "conn/s", better: "higher" },
+  cpsCpu: { label: "connections/s: CPU time of the route per connection", unit: "µs", better: "lower" },
+  cpsRouteShare: { label: "… CPU of the route", unit: "% core", better: "none" },
+  cpsPeers: { label: "… CPU of the load generator and the backend", unit: "% core", better: "none" },
+  cpsOther: { label: "… CPU of anything else (other processes, interrupts)", unit: "% core", better: "none" },
+  cpsIdle: { label: "… idle", unit: "% core", better: "none" },
   loadedThroughput: { label: "loaded: echo throughput of the streams", unit: "MB/s", better: "higher" },
   loadedP50: { label: "loaded: new connection p50", unit: "ms", better: "lower" },
   loadedP99: { label: "loaded: new connection p99", unit: "ms", better: "lower" },
   loadedMax: { label: "loaded: new connection max", unit: "ms", better: "lower" },
   loadedFailed: { label: "loaded: failed probes + lost streams", unit: "count", better: "lower" },
+  loadedCpu: { label: "loaded: CPU time of the route per echoed MB", unit: "ms/MB", better: "lower" },
+  loadedRouteShare: { label: "… CPU of the route", unit: "% core", better: "none" },
+  loadedPeers: { label: "… CPU of the load generators and the backend", unit: "% core", better: "none" },
+  loadedOther: { label: "… CPU of anything else (other processes, interrupts)", unit: "% core", better: "none" },
+  loadedIdle: { label: "… idle", unit: "% core", better: "none" },
   coldP50: { label: "cold start beyond the tunnel's own bind, p50", unit: "ms", better: "lower" },
+  coldRealP50: { label: "… through the real cloudflared (direct: the client started by hand, no proxy)", unit: "ms", better: "lower" },
+  warmRealP50: { label: "… the next connection through that tunnel, connect to first byte", unit: "ms", better: "lower" },
 } as const;
 export type Metric = keyof typeof METRICS;
-/** One run: metric → route name (direct, haproxy, bareN, oursN) → value. */
+/** One run: metric → route name (direct, haproxy, bareN, oursN, go) → value. */
 export type RunResult = Partial<Record<Metric, Record<string, number>>>;
 
 export interface Spread {
@@ -85,8 +100,8 @@ export function ratioTable(runs: readonly RunResult[], ours: readonly OursColumn
   const against = (o: OursColumn) => (reference === "bare" ? `bare${o.workers}` : reference);
   const lines: string[][] = [];
   for (const metric of Object.keys(METRICS) as Metric[]) {
-    // Counts, and growth against HAProxy's ~0: no meaningful ratio.
-    if (metric === "loadedFailed" || metric === "slowGrowth") continue;
+    // Counts, growth against HAProxy's ~0, and shares of the machine's CPU: no meaningful ratio.
+    if (metric === "loadedFailed" || metric === "slowGrowth" || METRICS[metric].better === "none") continue;
     const cells = ours.map((o) => fmtRatio(ratioOf(runs, metric, o.name, against(o))));
     if (cells.every((c) => c === "—")) continue;
     lines.push([METRICS[metric].label, ...cells]);

@@ -1,11 +1,13 @@
-// The processes of one bench run, all fresh: the backend (backend.ts), our binary at each worker count, HAProxy and the
-// bare Bun forwarder — every route ending in the same backend process. Logs go to files, not to the bench process.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// The processes of one bench run, all fresh: the backend (go/backend.go), our binary at each worker count, the Go
+// original, HAProxy and the bare Bun forwarder — every route ending in the same backend process. Our proxy and the Go
+// original start the cloudflared stand-in (go/tunnel.go), which has that backend bind the tunnel port. Logs go to
+// files, not to the bench process.
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import type { Subprocess } from "bun";
-import { isLoopbackListener, procNetProbe, scanListeners } from "../../src/supervisor/proc-net.ts";
-import type { Mode } from "./backend.ts";
+import { join } from "node:path";
+import { cpuMsOf, peersBinary } from "./peers.ts";
+import { epochMs, firstLine, freePort, readJsonLines, spawn, stopAndRemove, stopProcess, waitListening } from "./processes.ts";
+import type { RealCloudflared } from "./real.ts";
 import type { OursSpec } from "./run.ts";
 
 export const SUFFIX = "bench.test";
@@ -13,131 +15,109 @@ export const HOSTS = { echo: `echo.${SUFFIX}`, sink: `sink.${SUFFIX}`, slow: `sl
 export type Tunnel = keyof typeof HOSTS;
 
 const HERE = import.meta.dir;
-/** Every child dies with the bench, even when the bench is killed (parent-death signal, as the tests do). */
-const DIE_WITH_BENCH = Bun.which("setpriv") === null ? [] : [Bun.which("setpriv") as string, "--pdeathsig", "SIGKILL", "--"];
-const children = new Set<Subprocess>();
-process.on("exit", () => {
-  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
-});
-
-function spawn(argv: string[], options: { env?: Record<string, string>; stderr?: string; stdout?: "pipe" | "ignore" } = {}): Subprocess<"ignore", "pipe" | "ignore", "ignore"> {
-  const proc = Bun.spawn([...DIE_WITH_BENCH, ...argv], {
-    stdin: "ignore",
-    stdout: options.stdout ?? "pipe",
-    stderr: options.stderr === undefined ? "ignore" : Bun.file(options.stderr),
-    env: { ...process.env, ...options.env },
-  });
-  children.add(proc);
-  void proc.exited.then(() => children.delete(proc));
-  return proc as Subprocess<"ignore", "pipe" | "ignore", "ignore">;
-}
-
-async function firstLine(proc: Subprocess<"ignore", "pipe" | "ignore", "ignore">): Promise<string> {
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`process ${proc.pid} exited before printing its port`);
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return text.slice(0, text.indexOf("\n"));
-}
-
-async function stopProcess(proc: Subprocess): Promise<void> {
-  if (proc.exitCode === null) proc.kill("SIGTERM");
-  await Promise.race([proc.exited, Bun.sleep(15_000).then(() => proc.kill("SIGKILL"))]);
-}
 
 export interface Backend {
-  readonly control: number;
   readonly pid: number;
-  /** A port of the backend serving `mode`, for the routes that are not our proxy. */
-  listen(mode: Mode): Promise<number>;
+  /** Its control port, which the cloudflared stand-in asks to bind the tunnel port. */
+  readonly control: number;
+  /** A port of the backend serving `mode`, for the routes that are not a tunnel proxy. */
+  listen(mode: Tunnel): Promise<number>;
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
 export async function startBackend(): Promise<Backend> {
-  const proc = spawn([process.execPath, join(HERE, "backend.ts")]);
+  const proc = spawn([peersBinary(), "backend"]);
   const control = Number(await firstLine(proc));
   return {
-    control,
     pid: proc.pid,
+    control,
     async listen(mode) {
       const answer = await fetch(`http://127.0.0.1:${control}/listen?port=0&mode=${mode}`);
       return ((await answer.json()) as { port: number }).port;
     },
+    cpuMs: () => cpuMsOf(proc.pid),
     stop: () => stopProcess(proc),
   };
 }
 
-/** A proxy under test: where it listens and its process, for RSS. */
+/** A proxy under test: where it listens and its process, for RSS and CPU time. */
 export interface Route {
   readonly port: number;
   readonly pid: number;
   stop(): Promise<void>;
 }
 
-export interface Ours extends Route {
+/** A proxy that starts tunnels (ours, the Go original): when it started the one for a tunnel hostname, epoch ms. */
+export interface TunnelProxy extends Route {
   readonly stateDir: string;
-  readonly logFile: string;
-  /** Log lines so far (JSON), read from the file. */
-  logLines(): Record<string, unknown>[];
+  tunnelStartedAt(hostname: string): number | null;
 }
 
-function readJsonLines(file: string): Record<string, unknown>[] {
-  if (!existsSync(file)) return [];
-  const out: Record<string, unknown>[] = [];
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    if (!line.startsWith("{")) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      continue;
-    }
-  }
-  return out;
+/** The environment of a proxy's tunnels: the backend to bind through, where to write bind times. */
+function tunnelEnv(backend: Backend, stateDir: string): Record<string, string> {
+  return { BENCH_BACKEND: String(backend.control), BENCH_STATE_DIR: stateDir };
 }
 
-/** Our binary with `spec.workers` edges and the default log level, its tunnels served by `backend`. */
-export async function startOurs(spec: OursSpec, backend: Backend, portBase: number): Promise<Ours> {
+/** Our binary with `spec.workers` edges and the default log level (JSON, to a file), its tunnels the stand-in's. */
+export async function startOurs(spec: OursSpec, backend: Backend, portBase: number, real: RealCloudflared | null): Promise<TunnelProxy> {
   const stateDir = mkdtempSync(join(tmpdir(), "ttp-bench-"));
   const logFile = join(stateDir, "proxy.log");
   const port = freePort();
-  const proc = spawn(
-    [
-      spec.binary,
-      "--listen", `127.0.0.1:${port}`,
-      "--log-format", "json",
-      "--log-level", "info",
-      "--cloudflared-path", resolve(HERE, "tunnel.ts"),
-      "--port-range", `${portBase}-${portBase + 99}`,
-      "--idle-timeout", "1h",
-      "--max-connections", "0",
-      "--workers", String(spec.workers),
-      ...(spec.args ?? []),
-    ],
-    {
-      env: { BENCH_BACKEND: String(backend.control), BENCH_STATE_DIR: stateDir, BUN_OPTIONS: spec.bunOptions ?? "" },
-      stderr: logFile,
-      stdout: "ignore",
-    },
-  );
-  // Ready once every edge listens (one LISTEN socket per worker), read from /proc/net/tcp: no log line is needed, so
-  // any --log-level works.
-  const listeners = async () => {
-    let count = 0;
-    await scanListeners("/proc/net/tcp", (address) => {
-      if (isLoopbackListener(address, port)) count++;
-      return false;
-    });
-    return count;
+  const argv = [
+    spec.binary,
+    "--listen", `127.0.0.1:${port}`,
+    "--log-format", "json",
+    "--log-level", "info",
+    "--cloudflared-path", peersBinary(),
+    "--port-range", `${portBase}-${portBase + 99}`,
+    "--idle-timeout", "1h",
+    "--max-connections", "0",
+    "--workers", String(spec.workers),
+    ...(spec.args ?? []),
+  ];
+  const proc = spawn(real === null ? argv : real.wrap(argv), {
+    env: { ...tunnelEnv(backend, stateDir), ...real?.env, BUN_OPTIONS: spec.bunOptions ?? "" },
+    stderr: logFile,
+    stdout: "/dev/null",
+  });
+  await waitListening(proc, port, spec.workers, () => `our proxy did not start; log:\n${readFileSync(logFile, "utf8")}`);
+  const tunnelStartedAt = (hostname: string) => {
+    const line = readJsonLines(logFile).find((l) => l.msg === "tunnel starting" && l.tunnel === hostname);
+    return line === undefined ? null : epochMs(String(line.ts));
   };
-  for (let waited = 0; (await listeners()) < spec.workers; waited += 20) {
-    if (proc.exitCode !== null || waited > 15_000) throw new Error(`our proxy did not start; log:\n${readFileSync(logFile, "utf8")}`);
-    await Bun.sleep(20);
-  }
-  return { port, pid: proc.pid, stateDir, logFile, logLines: () => readJsonLines(logFile), stop: () => stopProcess(proc) };
+  return { port, pid: proc.pid, stateDir, tunnelStartedAt, stop: () => stopAndRemove(proc, stateDir) };
+}
+
+/**
+ * The Go program we replace (its binary given with --go-original), configured through its environment: JSON logs
+ * (to stdout, a file here), its tunnel port range, the same idle timeout as ours. It runs `cloudflared` from PATH, so
+ * PATH starts with a directory whose `cloudflared` is the stand-in.
+ */
+export async function startGoOriginal(binary: string, backend: Backend, portBase: number, real: RealCloudflared | null): Promise<TunnelProxy> {
+  const stateDir = mkdtempSync(join(tmpdir(), "ttp-bench-go-"));
+  const bin = join(stateDir, "bin");
+  mkdirSync(bin);
+  symlinkSync(peersBinary(), join(bin, "cloudflared"));
+  const logFile = join(stateDir, "proxy.log");
+  const port = freePort();
+  const env = {
+    ...tunnelEnv(backend, stateDir),
+    ...real?.env,
+    PATH: `${bin}:${process.env.PATH ?? ""}`,
+    LISTEN_ADDR: `127.0.0.1:${port}`,
+    PORT_RANGE_START: String(portBase),
+    PORT_RANGE_END: String(portBase + 99),
+    IDLE_TIMEOUT: "1h",
+    LOG_FORMAT: "json",
+  };
+  const proc = spawn(real === null ? [binary] : real.wrap([binary]), { env, stdout: logFile, stderr: join(stateDir, "stderr.log") });
+  await waitListening(proc, port, 1, () => `the Go original did not start; stderr:\n${readFileSync(join(stateDir, "stderr.log"), "utf8")}`);
+  const tunnelStartedAt = (hostname: string) => {
+    const line = readJsonLines(logFile).find((l) => String(l.msg).startsWith(`Starting cloudflared for ${hostname} on `));
+    return line === undefined ? null : epochMs(String(line.ts));
+  };
+  return { port, pid: proc.pid, stateDir, tunnelStartedAt, stop: () => stopAndRemove(proc, stateDir) };
 }
 
 /** HAProxy routing by SNI (tcp-request inspect-delay + req_ssl_sni) to the backend's ports; null when absent. */
@@ -162,13 +142,9 @@ ${tunnels.map((k) => `  use_backend be_${k} if { req_ssl_sni -i ${HOSTS[k]} }`).
 ${tunnels.map((k) => `backend be_${k}\n  server s 127.0.0.1:${ports[k]}`).join("\n")}
 `;
   writeFileSync(join(dir, "haproxy.cfg"), config);
-  const proc = spawn([binary, "-db", "-f", join(dir, "haproxy.cfg")], { stderr: join(dir, "haproxy.log"), stdout: "ignore" });
-  const probe = procNetProbe();
-  for (let attempt = 0; !(await probe.isListening(port)); attempt++) {
-    if (proc.exitCode !== null || attempt > 500) throw new Error(`haproxy did not start: ${readFileSync(join(dir, "haproxy.log"), "utf8")}`);
-    await Bun.sleep(10);
-  }
-  return { port, pid: proc.pid, stop: () => stopProcess(proc) };
+  const proc = spawn([binary, "-db", "-f", join(dir, "haproxy.cfg")], { stderr: join(dir, "haproxy.log"), stdout: "/dev/null" });
+  await waitListening(proc, port, 1, () => `haproxy did not start: ${readFileSync(join(dir, "haproxy.log"), "utf8")}`);
+  return { port, pid: proc.pid, stop: () => stopAndRemove(proc, dir) };
 }
 
 /** The bare Bun forwarder (bare.ts) to one backend port, with `workers` reusePort listeners. */
@@ -176,30 +152,4 @@ export async function startBare(target: number, workers: number): Promise<Route>
   const proc = spawn([process.execPath, join(HERE, "bare.ts"), String(target), String(workers)]);
   const port = Number(await firstLine(proc));
   return { port, pid: proc.pid, stop: () => stopProcess(proc) };
-}
-
-/** A port nothing listens on right now: the kernel's pick for a throwaway listener. */
-export function freePort(): number {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
-/** Resident set of a process, in bytes. */
-export function rssBytes(pid: number): number {
-  return statusKiB(pid, "VmRSS") * 1024;
-}
-
-/**
- * Its anonymous part (heaps, buffers, JIT code), in bytes. The rest is file-backed: the executable's code pages —
- * clean, shared with every process running the same file, and dropped by the kernel first under memory pressure.
- */
-export function anonBytes(pid: number): number {
-  return statusKiB(pid, "RssAnon") * 1024;
-}
-
-function statusKiB(pid: number, field: string): number {
-  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(match?.[1] ?? 0);
 }

@@ -1,0 +1,3 @@
+module ttpbench
+
+go 1.19
