@@ -189,7 +189,7 @@ export class Proxy {
     this.draining = true;
     this.edge.stopAccepting();
     log.info("draining", { signal, connections: this.total.value, drain_timeout: formatDuration(config.drainTimeoutMs) });
-    const leaving = this.fleet?.stop();
+    const leaving = this.fleet?.leave();
     const deadline = after(config.drainTimeoutMs, () => {
       log.warn("drain timeout: closing the remaining connections", { connections: this.total.value });
       this.closeAll("drain timeout");
@@ -204,7 +204,7 @@ export class Proxy {
         deadline.cancel();
         this.edge.flushHeld();
         await this.supervisor.stopAll();
-        await Promise.all([this.admin?.stop(true), this.hub?.terminate(), leaving]);
+        await Promise.all([this.admin?.stop(true), this.hub?.terminate(), leaving?.then(() => this.fleet?.stop())]);
         this.status?.stop();
         stuck.cancel();
         log.info("stopped");

@@ -54,6 +54,8 @@ export class Fleet {
   #publishing = 0;
   #memberCount = 0;
   #refresh: Timer | null = null;
+  /** Set by leave(): the record is gone and not written again, while relayed cancels are still received. */
+  #leaving: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
 
   constructor(
@@ -106,20 +108,27 @@ export class Fleet {
     return this.#roster.read();
   }
 
-  /** Deletes this member's record (bounded), then closes; resolves within about 1 s whatever the store does. */
+  /**
+   * Leaves the member list at once (the record is deleted, bounded, and never written again) but keeps receiving
+   * relayed cancels: a draining proxy still serves its open sessions, and their cancels now arrive through the others.
+   */
+  leave(): Promise<void> {
+    this.#leaving ??= this.#removeRecord();
+    return this.#leaving;
+  }
+
+  /** Leaves, then closes; resolves within about 1 s whatever the store does. */
   stop(): Promise<void> {
-    this.#stopping ??= this.#leave();
+    this.#stopping ??= this.leave().then(() => this.#link.close());
     return this.#stopping;
   }
 
-  async #leave(): Promise<void> {
+  async #removeRecord(): Promise<void> {
     this.#refresh?.cancel();
-    if (this.up) {
-      await this.#roster
-        .remove(this.options.nodeId)
-        .catch((error: Error) => this.deps.log.warn("fleet record not deleted; it expires by itself", { error: error.message }));
-    }
-    this.#link.close();
+    if (!this.up) return;
+    await this.#roster
+      .remove(this.options.nodeId)
+      .catch((error: Error) => this.deps.log.warn("fleet record not deleted; it expires by itself", { error: error.message }));
   }
 
   #publishRefusal(): string | null {
@@ -137,13 +146,13 @@ export class Fleet {
 
   /** Writes this member's record and counts the live members; a failure waits for the next refresh. */
   async #register(): Promise<void> {
-    if (!this.up || this.#stopping !== null) return;
+    if (!this.up || this.#leaving !== null) return;
     try {
       const record = buildRecord(this.options, this.deps.tunnels());
       await this.#roster.write(record, this.options.memberTtlMs ?? MEMBER_TTL_MS, this.#clock.now());
       this.#memberCount = (await this.#roster.read()).length;
     } catch (error) {
-      if (this.#stopping !== null) return;
+      if (this.#leaving !== null) return;
       this.deps.log.debug("fleet record not refreshed", { error: error instanceof Error ? error.message : String(error) });
     }
   }
