@@ -1,7 +1,7 @@
 // `bun run bench [--quick] [--runs N] [--workers 1,2,4] [--bare 1,2] [--streams 64] [--variant NAME:N:BINARY[:FLAGS]]
 // [--go-original PATH] [--real-cloudflared PATH]`: direct vs our binary at each worker count vs HAProxy vs the bare Bun
 // forwarder vs the Go original, to one backend process, repeated with fresh processes each run; every ratio is taken
-// within a run, then reported as the median and range over the runs (issue 13). A variant is one more column of ours —
+// within a run, then reported as the median and range over the runs. A variant is one more column of ours —
 // another build, or runtime flags given as BUN_OPTIONS — to try a change against the current binary in the same runs.
 // The load generator, the backend and the tunnel stand-ins are Go programs (bench/peers.ts builds them).
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -165,7 +165,7 @@ if (bareWorkers.length > 0) {
   console.log(`\nOurs against the bare forwarder with as many workers (what the proxy adds to the runtime's floor):\n`);
   console.log(ratioTable(results, ours.filter((o) => bareWorkers.includes(o.workers)), "bare"));
 }
-console.log(`\nTargets of issue 13${runs < 3 ? " (they are judged on the median of three runs: use --runs 3)" : ""}:\n`);
+console.log(`\nTargets${runs < 3 ? " (they are judged on the median of three runs: use --runs 3)" : ""}:\n`);
 console.log(verdictTable(all, ours));
 
 const summary: Record<string, Record<string, unknown>> = {};

@@ -1,4 +1,4 @@
-// The bare Bun forwarder of DESIGN §6, the floor for one event loop: accept, connect to one fixed port, pipe both
+// The bare Bun forwarder, the floor for one event loop: accept, connect to one fixed port, pipe both
 // ways with backpressure and half-close, nothing else (no prelude, no routing, no supervisor, no logging, no metrics).
 // `bun bare.ts TARGET_PORT WORKERS` prints the port it listens on (127.0.0.1, chosen by the kernel); WORKERS > 1 adds
 // worker threads, each with its own SO_REUSEPORT listener on that port, the main thread being the first.

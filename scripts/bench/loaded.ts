@@ -1,4 +1,4 @@
-// The loaded scenario (issue 13) as the bench runs it: starts the two load processes of go/loaded.go (the streams and
+// The loaded scenario as the bench runs it: starts the two load processes of go/loaded.go (the streams and
 // the new-connection probe, each its own process so neither delays the other's clock) against one route, lets them
 // go together, samples the route's RSS meanwhile, and collects their results.
 import { hex, peersBinary } from "./peers.ts";

@@ -107,7 +107,7 @@ export async function measurePhases(c: PhaseContext): Promise<RunResult> {
   }
 
   if (phase("latency")) log(`single connections: ${plan.connects} sequential connect + ClientHello + first byte; ${plan.rtts} 64 B round trips`);
-  for (const t of phase("latency") ? some("direct", "ours", "go", "haproxy") : []) {
+  for (const t of phase("latency") ? some("direct", "ours", "go", "haproxy", "bare") : []) {
     const { connects, rtts } = await quietly(`${t.name}, single connections`, async () => {
       await settle();
       const m = meter(t.pid, c.backend);
