@@ -40,6 +40,8 @@
 //                         `hang…` never binds, `usage…` prints Incorrect Usage and exits 0; any other name behaves by
 //                         default. FAKE_CF_FAIL, FAKE_CF_LOGIN and FAKE_CF_HANG are then ignored.
 //   FAKE_CF_PG_REPLY      postgres mode: the byte answered to an SSLRequest (default S)
+//   FAKE_CF_PRINT_REQUEST 1: on each connection print the request it would send, Access headers included, as the real
+//                         one does with --loglevel debug
 //   FAKE_CF_STATE_DIR     append one line per accepted connection to <dir>/<hostname>.conns and the pid to <hostname>.pids;
 //                         <hostname>.bound gets the epoch milliseconds of the bind; a connection whose first 16 bytes
 //                         (after an optional PROXY v1/v2 header) are a PostgreSQL CancelRequest appends
@@ -154,6 +156,9 @@ function servePostgres(client: Socket): void {
 
 const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (client) => {
   if (stateDir) appendFileSync(`${stateDir}/${hostname}.conns`, "conn\n");
+  if (env.FAKE_CF_PRINT_REQUEST === "1") {
+    bare(`GET / HTTP/1.1\nHost: ${hostname}\nCf-Access-Client-Id: ${env.TUNNEL_SERVICE_TOKEN_ID ?? ""}\nCf-Access-Client-Secret: ${env.TUNNEL_SERVICE_TOKEN_SECRET ?? ""}`);
+  }
   if (login === "on-connect" || login === "offline") return promptLogin(client);
   client.on("error", () => client.destroy());
   if (stateDir) watchForCancel(client, `${stateDir}/${hostname}.cancels`);

@@ -2,7 +2,7 @@
 import { OPTIONS, type OptionKey, type ListenAddress, type TrustedProxies } from "./options.ts";
 import { cloudflaredArgs, fail, pick, readFlags, validate, type Environment, type Flags, type Raw } from "./sources.ts";
 import { readTokenFile } from "./token-file.ts";
-import { serviceTokenConfigured } from "./secrets.ts";
+import { secretValues, serviceTokenConfigured } from "./secrets.ts";
 import type { SniAllowlist } from "./values.ts";
 import { isAllowed, normaliseSuffixes } from "../protocol/hostname.ts";
 import { ProxyError } from "../errors.ts";
@@ -30,6 +30,8 @@ export interface Config {
   readonly sniAllowlist: SniAllowlist["mode"];
   /** A Cloudflare Access service token reaches the tunnels (environment or cloudflared arguments). Never its value. */
   readonly serviceToken: boolean;
+  /** The secret values cloudflared is given, to hide wherever its output quotes them. Never log them. */
+  readonly secrets: readonly string[];
   readonly maxTunnels: number;
   readonly maxConnections: number;
   readonly maxConnsPerIp: number;
@@ -159,6 +161,7 @@ export function loadConfig(argv: readonly string[], env: Environment): LoadResul
     allowSniSuffix: suffixes,
     sniAllowlist: allowlist.mode,
     serviceToken,
+    secrets: secretValues(env, extraArgs),
     maxTunnels,
     maxConnections: values.maxConnections as number,
     maxConnsPerIp: values.maxConnsPerIp as number,

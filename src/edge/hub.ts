@@ -63,7 +63,7 @@ export class EdgeHub implements EdgeNotices {
   }
 
   private spawn(index: number, generation: number): Promise<void> {
-    const { adminToken: _secret, ...shared } = this.deps.config;
+    const { adminToken: _token, secrets: _secrets, ...shared } = this.deps.config;
     const crashAfterMs = generation === 0 ? this.deps.crashWorkerAfterMs : undefined;
     const setup: WorkerSetup = { config: shared, index, total: this.deps.total.buffer, port: this.port, ...(crashAfterMs === undefined ? {} : { crashAfterMs }) };
     const link = new Link(index, new Worker(this.deps.entry, { workerData: setup }));

@@ -8,7 +8,7 @@ import type { MetricsSnapshot } from "../ops/metrics.ts";
 
 /** What a worker is started with. */
 export interface WorkerSetup {
-  readonly config: Omit<Config, "adminToken">;
+  readonly config: Omit<Config, "adminToken" | "secrets">;
   readonly index: number;
   /** The shared --max-connections counter. */
   readonly total: SharedArrayBuffer;

@@ -4,6 +4,7 @@ import { ProxyError } from "../errors.ts";
 import type { Logger } from "../ops/log.ts";
 import type { Capacity } from "./capacity.ts";
 import { classifyLine, type OutputSignal } from "./output.ts";
+import { redactor } from "../config/secrets.ts";
 import type { PortPool } from "./port-pool.ts";
 import { TunnelProcess } from "./process.ts";
 import { StartWaiter } from "./readiness.ts";
@@ -15,6 +16,8 @@ export interface LauncherOptions {
   readonly cloudflaredPath: string;
   readonly cloudflaredArgs: readonly string[];
   readonly startupTimeoutMs: number;
+  /** Secret values cloudflared is given: hidden in the lines of its output the log carries. */
+  readonly secrets?: readonly string[];
 }
 
 export interface LauncherDeps {
@@ -36,12 +39,16 @@ export const LOGIN_REQUIRED =
   "cloudflared asks for an interactive Access login: give it a service token (TUNNEL_SERVICE_TOKEN_ID/_SECRET)";
 
 export class Launcher {
+  private readonly redact: (line: string) => string;
+
   constructor(
     private readonly options: LauncherOptions,
     private readonly deps: LauncherDeps,
     private readonly capacity: Capacity,
     private readonly events: LaunchEvents,
-  ) {}
+  ) {
+    this.redact = redactor(options.secrets ?? []);
+  }
 
   /**
    * Resolves with the tunnel's process once its port listens; throws a ProxyError saying why it will not. `wanted`
@@ -102,8 +109,9 @@ export class Launcher {
 
   private onLine(tunnel: Tunnel, process: TunnelProcess, line: string): void {
     const signal = classifyLine(line);
-    if (signal.kind === "info" || signal.kind === "binding") this.deps.log.debug("cloudflared", { tunnel: tunnel.hostname, line });
-    else this.deps.log.warn("cloudflared", { tunnel: tunnel.hostname, line });
+    const logged = { tunnel: tunnel.hostname, line: this.redact(line) };
+    if (signal.kind === "info" || signal.kind === "binding") this.deps.log.debug("cloudflared", logged);
+    else this.deps.log.warn("cloudflared", logged);
     const waiter = process.waiter?.pending ? process.waiter : null;
     if (waiter === null) return this.events.onOutput(tunnel, process, signal);
     switch (signal.kind) {

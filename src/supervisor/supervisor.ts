@@ -31,6 +31,8 @@ export interface SupervisorOptions {
   readonly tunnelStartRate: number;
   /** At the cap, a tunnel used this recently is not evicted for another hostname (0: any idle one may be). */
   readonly evictMinIdleMs: number;
+  /** Secret values cloudflared is given, hidden in its logged output. */
+  readonly secrets?: readonly string[];
 }
 
 export interface SupervisorDeps {

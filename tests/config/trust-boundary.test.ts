@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { redactArgs, serviceTokenConfigured } from "../../src/config/secrets.ts";
+import { redactArgs, redactor, secretValues, serviceTokenConfigured } from "../../src/config/secrets.ts";
 
 import { errorOf, load } from "./loading.ts";
 
@@ -13,6 +13,10 @@ describe("no open relay: a service token needs --allow-sni-suffix", () => {
     [["--cloudflared-arg", "--service-token-id", "--cloudflared-arg", "id.access"], {}],
     [["--cloudflared-arg", `-service-token-secret=${SECRET}`], {}],
     [[], { CLOUDFLARED_ARGS: `--service-token-secret ${SECRET}` }],
+    [["--cloudflared-arg", `--secret=${SECRET}`], {}],
+    [["--cloudflared-arg", "--id", "--cloudflared-arg", "token-id.access"], {}],
+    [["--cloudflared-arg", "-H", "--cloudflared-arg", `Cf-Access-Client-Secret: ${SECRET}`], {}],
+    [["--cloudflared-arg", `--header=Authorization: Bearer ${SECRET}`], {}],
   ] as [string[], Record<string, string>][])("%p %p refuses to start, naming the flag and hiding the secret", (argv, env) => {
     const message = errorOf(argv, env);
     expect(message).toContain("--allow-sni-suffix");
@@ -61,6 +65,23 @@ describe("secret values are hidden from the log", () => {
   test("the token detector reads names, not values", () => {
     expect(serviceTokenConfigured({}, ["--loglevel", "service-token-secret"])).toBe(false);
     expect(serviceTokenConfigured({}, ["--service-token-id=x"])).toBe(true);
+    expect(serviceTokenConfigured({}, ["-H", "X-Trace: 1"])).toBe(false);
+  });
+
+  test("cloudflared's short aliases and credential headers are hidden too", () => {
+    expect(redactArgs(["--secret", SECRET, "--id=abc.access", "-H", `Cf-Access-Client-Secret: ${SECRET}`, "--header=X-Trace: 7"])).toEqual([
+      "--secret", "***", "--id=***", "-H", "Cf-Access-Client-Secret: ***", "--header=X-Trace: 7",
+    ]);
+  });
+
+  test("a line of cloudflared's output loses every secret value and every credential header's value", () => {
+    const secrets = secretValues({ TUNNEL_SERVICE_TOKEN_ID: "id.access", TUNNEL_SERVICE_TOKEN_SECRET: SECRET }, ["--db-password=hunter2hunter2"]);
+    const hide = redactor(secrets);
+    expect(hide(`Cf-Access-Client-Secret: ${SECRET}`)).toBe("Cf-Access-Client-Secret: ***");
+    expect(hide("cf-access-client-id: something-else")).toBe("cf-access-client-id: ***");
+    expect(hide(`request header="map[Cf-Access-Client-Secret:[${SECRET}]]"`)).not.toContain(SECRET);
+    expect(hide("DBG dial with hunter2hunter2 failed")).toBe("DBG dial with *** failed");
+    expect(hide("INF Start Websocket listener host=127.0.0.1:20000")).toBe("INF Start Websocket listener host=127.0.0.1:20000");
   });
 });
 

@@ -5,7 +5,8 @@ import { portRange, proxyCommand, startProxy } from "../helpers/proxy-process.ts
 import { rawHttp } from "../helpers/http.ts";
 import { tunnels } from "../helpers/admin.ts";
 import { within } from "../helpers/deadline.ts";
-import { unique } from "../helpers/builders.ts";
+import { clientHello, records, unique } from "../helpers/builders.ts";
+import { rawConnect } from "../helpers/clients.ts";
 
 const SECRET = "9f2c-very-secret-access-token-value";
 
@@ -25,6 +26,8 @@ describe("no open relay", () => {
     ["TUNNEL_SERVICE_TOKEN_SECRET in the environment", [], { TUNNEL_SERVICE_TOKEN_ID: "id.access", TUNNEL_SERVICE_TOKEN_SECRET: SECRET }],
     ["--service-token-secret=… among the cloudflared arguments", ["--cloudflared-arg", `--service-token-secret=${SECRET}`], {}],
     ["--service-token-secret … as two arguments", ["--cloudflared-arg", "--service-token-secret", "--cloudflared-arg", SECRET], {}],
+    ["cloudflared's short alias --secret", ["--cloudflared-arg", `--secret=${SECRET}`], {}],
+    ["an Access header given with -H", ["--cloudflared-arg", "-H", "--cloudflared-arg", `Cf-Access-Client-Secret: ${SECRET}`], {}],
   ] as [string, string[], Record<string, string>][])("a service token without --allow-sni-suffix exits 2: %s", async (_, args, env) => {
     const result = await runToExit(args, env);
     expect(result.code).toBe(2);
@@ -50,6 +53,23 @@ describe("no open relay", () => {
     const start = await proxy.waitFor((l) => l.msg === "starting");
     expect(start.cloudflared_args).toBe("--service-token-secret=*** --db-password ***");
     await proxy.stop();
+    expect(JSON.stringify(proxy.lines)).not.toContain(SECRET);
+  });
+
+  test("cloudflared printing its requests (debug level) does not put the token into the proxy's log", async () => {
+    const proxy = await startProxy(["--allow-sni-suffix", "printed.test", "--log-level", "debug"],
+      { TUNNEL_SERVICE_TOKEN_ID: "print-id.access", TUNNEL_SERVICE_TOKEN_SECRET: SECRET, FAKE_CF_PRINT_REQUEST: "1" });
+    const socket = await rawConnect(proxy.port);
+    const echoed = new Promise((resolve) => socket.once("data", resolve));
+    socket.write(records(clientHello({ names: ["db.printed.test"] })));
+    await within(10_000, echoed, "the echo");
+    await proxy.waitFor((l) => l.msg === "cloudflared" && String(l.line).startsWith("Cf-Access-Client-Secret:"));
+    socket.destroy();
+    await proxy.stop();
+    expect(proxy.lines.filter((l) => l.msg === "cloudflared" && String(l.line).startsWith("Cf-Access-Client-"))).toEqual([
+      expect.objectContaining({ line: "Cf-Access-Client-Id: ***" }),
+      expect.objectContaining({ line: "Cf-Access-Client-Secret: ***" }),
+    ]);
     expect(JSON.stringify(proxy.lines)).not.toContain(SECRET);
   });
 

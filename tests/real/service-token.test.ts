@@ -25,7 +25,8 @@ describe.skipIf(realSkipped())("the service token and --allow-sni-suffix, with t
     chain = realChain();
     chain.serve(`cft-${ALLOWED}`, { kind: "bridge", port: backend.port });
     chain.serve(`cft-${OUTSIDE}`, { kind: "bridge", port: backend.port });
-    proxy = await chain.proxy(["--allow-sni-suffix", ".demo.test"], TOKEN);
+    // cloudflared at debug level prints the requests it sends, Access headers included: the proxy logs its output.
+    proxy = await chain.proxy(["--allow-sni-suffix", ".demo.test", "--log-level", "debug", "--cloudflared-arg", "--loglevel", "--cloudflared-arg", "debug"], TOKEN);
   });
   afterAll(async () => {
     await proxy?.stop();
@@ -40,6 +41,8 @@ describe.skipIf(realSkipped())("the service token and --allow-sni-suffix, with t
     const sent = chain.edge.requests.filter((r) => r.host === `cft-${ALLOWED}`);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ method: "GET", upgrade: true, clientId: TOKEN.TUNNEL_SERVICE_TOKEN_ID, clientSecret: TOKEN.TUNNEL_SERVICE_TOKEN_SECRET });
+    expect(proxy.lines.some((l) => l.msg === "cloudflared" && /Cf-Access-Client-Secret/i.test(String(l.line)))).toBe(true);
+    expect(JSON.stringify(proxy.lines)).not.toContain(TOKEN.TUNNEL_SERVICE_TOKEN_SECRET);
   });
 
   test("an SNI outside the suffix: refused, no cloudflared started, the edge sees nothing", async () => {
