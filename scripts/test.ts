@@ -14,15 +14,23 @@ function run(argv: string[], env: Record<string, string>): number {
   return Bun.spawnSync(argv, { cwd: root, stdio: ["inherit", "inherit", "inherit"], env: { ...process.env, ...env } }).exitCode ?? 1;
 }
 
-let failed = 0;
-try {
-  if (run([process.execPath, "build", "--compile", "src/main.ts", "--outfile", binary], {}) !== 0) process.exit(1);
+/** Runs both halves; how many failed, or null when the binary could not be built. */
+function halves(): number | null {
+  if (run([process.execPath, "build", "--compile", "src/main.ts", "--outfile", binary], {}) !== 0) return null;
   const args = process.argv.slice(2);
   const env = { TTP_BINARY: binary };
+  let failed = 0;
   if (run([process.execPath, "test", "--timeout", "60000", ...args], env) !== 0) failed++;
   if (run([process.execPath, "test", "--timeout", "60000", ...(args.length > 0 ? args : ["tests/e2e"])], { ...env, WORKERS: "2" }) !== 0) failed++;
+  return failed;
+}
+
+let failed: number | null;
+try {
+  failed = halves();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-process.stdout.write(failed === 0 ? "\nboth halves passed\n" : `\n${failed} of the 2 halves failed\n`);
+if (failed === null) process.stdout.write("\nthe binary could not be built\n");
+else process.stdout.write(failed === 0 ? "\nboth halves passed\n" : `\n${failed} of the 2 halves failed\n`);
 process.exit(failed === 0 ? 0 : 1);

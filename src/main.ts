@@ -40,6 +40,20 @@ async function main(): Promise<number> {
   logStart(log, config, { setpriv, cloudflared: cloudflaredProblem(config.cloudflaredPath) });
   const crash = Number(process.env[CRASH_WORKER_VARIABLE] ?? "");
   const proxy = new Proxy(config, log, { setpriv, entry: new URL(import.meta.url), ...(crash > 0 ? { crashWorkerAfterMs: crash } : {}) });
+  // Signals are handled from before the first edge accepts: one that comes while the others start waits for them.
+  let started = false;
+  let stopping: string | null = null;
+  let stopped!: (code: number) => void;
+  const exit = new Promise<number>((resolve) => (stopped = resolve));
+  const stop = (signal: string) => void proxy.shutdown(signal).then((code) => {
+    log.flush();
+    stopped(code);
+  });
+  const onSignal = (signal: string) => (started ? stop(signal) : (stopping ??= signal));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  // Configuration is read once; a change takes the upgrade procedure, so SIGHUP (sent by habit) changes nothing.
+  process.on("SIGHUP", () => log.info("SIGHUP ignored: configuration is read at start; apply a change with the upgrade procedure"));
   try {
     await proxy.start();
   } catch (error) {
@@ -49,16 +63,9 @@ async function main(): Promise<number> {
     log.flush();
     return EXIT_LISTEN_FAILED;
   }
-  // Configuration is read once; a change takes the upgrade procedure, so SIGHUP (sent by habit) changes nothing.
-  process.on("SIGHUP", () => log.info("SIGHUP ignored: configuration is read at start; apply a change with the upgrade procedure"));
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => void proxy.shutdown(signal).then((code) => {
-      log.flush();
-      resolve(code);
-    });
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-  });
+  started = true;
+  if (stopping !== null) stop(stopping);
+  return exit;
 }
 
 if (isMainThread) process.exit(await main());

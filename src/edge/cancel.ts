@@ -2,6 +2,7 @@
 // bytes), then FIN; each forward holds a place under --max-connections until it is over, and is over when the
 // backend closes it or 5 s after it began, the connect included.
 import type { Socket } from "bun";
+import { concat } from "../protocol/bytes.ts";
 
 const CANCEL_LINGER_MS = 5000;
 
@@ -9,6 +10,19 @@ const CANCEL_LINGER_MS = 5000;
 export interface Slots {
   take(): boolean;
   give(): void;
+}
+
+/** The summary reason when targets were found but no forward could be written. */
+export function noForwardReached(ports: number): string {
+  return `the cancel reached none of the ${ports} tunnel port(s) it was sent to`;
+}
+
+/**
+ * Forwards the 16 bytes of a CancelRequest, after `header` (a PROXY header, or null), to each of `ports`; resolves with
+ * how many forwards were written in full.
+ */
+export function forwardCancelRequest(ports: readonly number[], header: Uint8Array | null, request: Uint8Array, slots: Slots): Promise<number> {
+  return forwardCancel(ports, header === null ? request : concat([header, request]), slots);
 }
 
 /** Resolves with how many forwards were written in full. */

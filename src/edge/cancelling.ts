@@ -1,19 +1,17 @@
 // A plaintext PostgreSQL CancelRequest after the prelude: routed (rate, client affinity, fleet), forwarded, and
 // summarised. The client gets no bytes; it is closed once every forward is written, as PostgreSQL itself does.
 import type { Connection } from "./connection.ts";
-import { forwardCancel } from "./cancel.ts";
+import { forwardCancelRequest, noForwardReached } from "./cancel.ts";
 import type { CancelRoute, ReceivedCancel } from "./cancel-router.ts";
-import { concat } from "../protocol/bytes.ts";
 
 /** `header`: the PROXY header each forward starts with (null: none). */
 export function cancel(conn: Connection, header: Uint8Array | null, received: ReceivedCancel): void {
   conn.to("cancelling");
   conn.client.pause();
-  const message = header === null ? received.request : concat([header, received.request]);
   conn.ctx.routeCancel(received).then(
     (route) => {
       if (route.kind === "limited") return cancelled(conn, route, 0);
-      return forwardCancel(route.ports, message, conn.ctx.forwardSlots).then((forwarded) => cancelled(conn, route, forwarded));
+      return forwardCancelRequest(route.ports, header, received.request, conn.ctx.forwardSlots).then((forwarded) => cancelled(conn, route, forwarded));
     },
     () => cancelled(conn, { kind: "targets", ports: [], relayed: false }, 0),
   );
@@ -33,7 +31,7 @@ function cancelled(conn: Connection, route: CancelRoute, forwarded: number): voi
   }
   if (route.ports.length > 0) {
     cancels.inc("failed");
-    return conn.close("backend_error", `the cancel reached none of the ${route.ports.length} tunnel port(s) it was sent to`);
+    return conn.close("backend_error", noForwardReached(route.ports.length));
   }
   if (route.relayed) {
     cancels.inc("relayed");

@@ -11,6 +11,7 @@ import type { ToMain, WorkerSetup } from "./messages.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../ops/log.ts";
 import type { MetricsSnapshot } from "../ops/metrics.ts";
+import { sumSnapshots } from "../ops/metric-families.ts";
 import type { EdgeNotices, TunnelProvider } from "../supervisor/types.ts";
 
 export interface HubDeps {
@@ -40,8 +41,8 @@ const HEALTHY_RUN_MS = 60_000;
 export class EdgeHub implements EdgeNotices {
   private readonly links = new Map<number, Link>();
   private readonly rounds: Rounds;
-  /** Counters of workers that died, kept so /metrics never goes backwards. */
-  private readonly retired: MetricsSnapshot[] = [];
+  /** The counters of every worker that died, added up, so /metrics never goes backwards. */
+  private retired: MetricsSnapshot | null = null;
   private readonly deathsInARow = new Map<number, number>();
   private readonly restarts = new Map<number, ReturnType<typeof setTimeout>>();
   private port = 0;
@@ -104,7 +105,7 @@ export class EdgeHub implements EdgeNotices {
   /** Every worker's counters, for /metrics, the ones of workers that died included. */
   async snapshots(): Promise<MetricsSnapshot[]> {
     const live = (await this.rounds.ask([...this.links.values()], (q) => ({ t: "metrics?", q }))) as MetricsSnapshot[];
-    return [...live, ...this.retired];
+    return this.retired === null ? live : [...live, this.retired];
   }
 
   /** Workers stop accepting and resolve once their connections are gone; none is restarted from now on. */
@@ -151,7 +152,7 @@ export class EdgeHub implements EdgeNotices {
       case "metrics":
         return this.rounds.answer(message.q, link, message.snapshot);
       case "dying":
-        this.retired.push(message.snapshot);
+        this.retired = this.retired === null ? message.snapshot : sumSnapshots(this.retired, message.snapshot);
         return this.deps.log.error("bug: edge worker failed", { worker: link.index, error: message.error });
       default:
         return;

@@ -86,6 +86,8 @@ export class Opening {
   }
 
   private onPreludeStep(step: PreludeStep): void {
+    // A refusal counts under nobody: its summary says what was wrong with the input, not that a limit was full.
+    if (this.identityPending && step.kind === "refuse") this.identityPending = false;
     if (this.identityPending && (step.kind !== "needMore" || this.prelude?.pastFirstByte === true)) {
       this.identityPending = false;
       const verdict = this.settleIdentity();

@@ -52,6 +52,15 @@ function noteBackendFirst(connection: Connection, side: Side<Connection>): void 
   if (side === connection.backend && !connection.client.readEnded && !connection.client.gone) connection.backendFirst = true;
 }
 
+const RESET_CODES = ["ECONNRESET", "EPIPE"];
+
+/** Why a side closed with an error, as a sentence: a reset is said as such, anything else with its message. */
+function closeReason(side: Side<Connection>, error: Error): string {
+  const code = (error as { code?: unknown }).code ?? /^E[A-Z]+/.exec(error.message)?.[0];
+  if (typeof code === "string" && RESET_CODES.includes(code)) return side.name === "client" ? "the client reset the connection" : "the tunnel reset the connection";
+  return `${side.name}: ${error.message}`;
+}
+
 /** The peer of `side` sent FIN: pass the half-close on once everything it sent is written. */
 export function pipeEnded(connection: Connection, side: Side<Connection>): void {
   if (originUnreachable(connection, side)) return connection.originFailed();
@@ -73,6 +82,6 @@ export function pipeClosed(connection: Connection, side: Side<Connection>, error
   if (originUnreachable(connection, side)) return connection.originFailed();
   noteBackendFirst(connection, side);
   const other = peerOf(connection, side);
-  if (error !== undefined && !finishedBefore) connection.noteReason(`${side.name}: ${error.message}`);
+  if (error !== undefined && !finishedBefore) connection.noteReason(closeReason(side, error));
   if (error !== undefined || other.pending === null) other.end();
 }

@@ -1,11 +1,10 @@
 // A cancel another proxy of the fleet received: routed by this proxy's own client registry with the same rules as
 // its own cancels (fanout, newest first, never starting a tunnel), forwarded as it forwards them, and logged.
-import { forwardCancel, type Slots } from "./cancel.ts";
+import { forwardCancelRequest, noForwardReached, type Slots } from "./cancel.ts";
 import type { ReceivedCancel } from "./cancel-router.ts";
 import { outgoingHeader } from "./send-proxy.ts";
 import type { Config } from "../config/load.ts";
 import type { Logger } from "../ops/log.ts";
-import { concat } from "../protocol/bytes.ts";
 
 export interface RelayedCancelDeps {
   readonly config: Pick<Config, "sendProxy" | "proxyReplay">;
@@ -20,14 +19,13 @@ export function relayedCancelRoute(deps: RelayedCancelDeps) {
     const ports = await deps.targets(cancel.client);
     if (ports.length === 0) return "unroutable";
     const endpoints = () => ({ client: { address: cancel.client, port: cancel.clientPort }, local: cancel.local });
-    const header = outgoingHeader(deps.config, cancel.header, endpoints);
-    const forwarded = await forwardCancel(ports, header === null ? cancel.request : concat([header, cancel.request]), deps.slots);
+    const forwarded = await forwardCancelRequest(ports, outgoingHeader(deps.config, cancel.header, endpoints), cancel.request, deps.slots);
     deps.log.info("relayed cancel", {
       from: cancel.from,
       client: cancel.client,
       tunnels: forwarded,
       outcome: forwarded > 0 ? "cancel_forwarded" : "backend_error",
-      reason: forwarded > 0 ? undefined : `the cancel reached none of the ${ports.length} tunnel port(s) it was sent to`,
+      reason: forwarded > 0 ? undefined : noForwardReached(ports.length),
     });
     return forwarded > 0 ? "forwarded" : "unroutable";
   };

@@ -78,8 +78,10 @@ export function runWorker(setup: WorkerSetup, parent: MessagePort): void {
     edge.start(setup.port);
     post({ t: "listening" });
   } catch (error) {
+    // Exiting, not idling: the main thread sees the exit and starts this edge again with backoff.
     post({ t: "bindFailed", reason: (error as Error).message });
-    return;
+    log.flush();
+    process.exit(1);
   }
   if (setup.crashAfterMs !== undefined) {
     setTimeout(() => {

@@ -109,3 +109,24 @@ export function labels(label: string | undefined, value: string): string {
   return label === undefined ? "" : `{${label}="${value.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : "\\" + c))}"}`;
 }
 
+
+/** Two snapshots added up into one: the counters of edge threads that died, kept as one entry however many died. */
+export function sumSnapshots(a: MetricsSnapshot, b: MetricsSnapshot): MetricsSnapshot {
+  const counters: Record<string, (readonly [string, number])[]> = {};
+  for (const [name, entries] of [...Object.entries(a.counters), ...Object.entries(b.counters)]) {
+    const totals = new Map(counters[name] ?? []);
+    for (const [value, count] of entries) totals.set(value, (totals.get(value) ?? 0) + count);
+    counters[name] = [...totals];
+  }
+  const histograms: Record<string, { counts: number[]; sum: number; count: number }> = {};
+  for (const [name, h] of [...Object.entries(a.histograms), ...Object.entries(b.histograms)]) {
+    const into = histograms[name];
+    if (into === undefined) histograms[name] = { counts: [...h.counts], sum: h.sum, count: h.count };
+    else {
+      h.counts.forEach((n, i) => (into.counts[i] = (into.counts[i] ?? 0) + n));
+      into.sum += h.sum;
+      into.count += h.count;
+    }
+  }
+  return { counters, histograms };
+}

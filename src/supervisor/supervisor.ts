@@ -104,7 +104,6 @@ export class Supervisor implements TunnelProvider {
     return this.table.all().map((tunnel) => tunnel.info());
   }
 
-
   countByState(): Map<TunnelState, number> {
     const counts = new Map<TunnelState, number>([["starting", 0], ["ready", 0], ["idle", 0], ["stopping", 0], ["failed", 0]]);
     for (const tunnel of this.table.all()) counts.set(tunnel.state, (counts.get(tunnel.state) ?? 0) + 1);

@@ -8,6 +8,7 @@ import { eventually, metric, openFds, rssBytes, scrape, tunnels } from "../helpe
 import { rawConnect } from "../helpers/clients.ts";
 import { clientHello, records } from "../helpers/builders.ts";
 import { SSL_REQUEST } from "../helpers/wire.ts";
+import { within } from "../helpers/deadline.ts";
 
 const HOSTNAMES = 30;
 const CONNECTIONS = 300;
@@ -147,3 +148,33 @@ test("192 streams of 2 MiB across 12 hostnames do not starve new connections' Cl
   expect(probed.filter((r) => !r.ok)).toEqual([]);
   expect(await proxy.stop()).toBe(0);
 }, 60_000);
+
+test("a client that computes between its connect and its first write is, to the proxy, silent: the old load-test failures", async () => {
+  // The 192-stream test once built each 2 MiB payload after the connects were issued: the kernel completed the
+  // connects, the proxy accepted them and started --hello-timeout, and the first clients wrote seconds later.
+  const proxy = await startProxy(["--hello-timeout", "300ms", "--log-level", "info"], { FAKE_CF_MODE: "echo" });
+  const sni = "stalled.fair.test";
+  const out = echoBytes(sni, 64, 1);
+  const stalled = new Promise<{ received: number }>((resolve) => {
+    let received = 0;
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port: proxy.port,
+      socket: {
+        open(socket) {
+          const until = performance.now() + 600;
+          while (performance.now() < until);
+          socket.write(out);
+        },
+        data: (_, chunk) => void (received += chunk.length),
+        close: () => resolve({ received }),
+      },
+    });
+  });
+  expect((await within(5000, stalled, "the stalled client's close")).received).toBe(0);
+  const line = await proxy.waitFor((l) => l.msg === "connection");
+  expect(line).toMatchObject({ outcome: "timeout", reason: "no complete ClientHello within --hello-timeout", bytes_in: 0 });
+  expect(line.sni).toBeUndefined();
+  expect((await echoSend(proxy.port, out)).ok).toBe(true);
+  await proxy.stop();
+});

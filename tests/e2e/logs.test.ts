@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, proxyCommand, portRange, startProxy } from "../helpers/proxy-process.ts";
+import { freePort, proxyCommand, portRange, readLogLines, startProxy, type LogLine } from "../helpers/proxy-process.ts";
 import { metric, scrape } from "../helpers/admin.ts";
 import { rawConnect, readUntilClose } from "../helpers/clients.ts";
 import { clientHello, records, unique } from "../helpers/builders.ts";
@@ -146,4 +146,50 @@ describe("start and signals", () => {
     expect(metric(await scrape(proxy.adminPort as number), "tcp_tunnel_proxy_build_info", { version })).toBe(1);
     await proxy.stop();
   });
+});
+
+test("a client that resets a proxied connection mid-session is said to have reset it, in a sentence", async () => {
+  const proxy = await startProxy(["--log-level", "info"]);
+  const sni = `reset-${unique()}.logs.test`;
+  const socket = await rawConnect(proxy.port);
+  const echoed = new Promise((resolve) => socket.once("data", resolve));
+  socket.write(hello(sni));
+  await within(10_000, echoed, "the echo");
+  socket.resetAndDestroy();
+  const line = await proxy.waitFor((l) => l.msg === "connection" && l.sni === sni);
+  expect(line).toMatchObject({ outcome: "proxied", reason: "the client reset the connection" });
+  await proxy.stop();
+});
+
+test("a malformed PROXY header from a trusted balancer is refused as malformed, never counted against a limit", async () => {
+  const proxy = await startProxy(["--trusted-proxies", "127.0.0.1", "--max-conns-per-ip", "1"]);
+  const held = await rawConnect(proxy.port);
+  const echoed = new Promise((resolve) => held.once("data", resolve));
+  held.write(hello(`held-${unique()}.logs.test`));
+  await within(10_000, echoed, "the held connection's echo");
+  const socket = await rawConnect(proxy.port);
+  const reply = readUntilClose(socket);
+  socket.write(new TextEncoder().encode("PROXY TCP4 198.051.100.1 10.0.0.1 40000 19000\r\n"));
+  expect((await within(5000, reply, "the refusal")).length).toBe(0);
+  const line = await proxy.waitFor((l) => l.msg === "connection" && l.outcome !== "proxied");
+  expect(line).toMatchObject({ outcome: "refused_invalid", reason: "PROXY v1 header has an address that is not a plain address of its protocol" });
+  held.destroy();
+  await proxy.stop();
+});
+
+test("SIGHUP and SIGTERM while the workers start: the first changes nothing, the second drains once started", async () => {
+  const proc = Bun.spawn([...proxyCommand(), "--listen", "127.0.0.1:0", "--workers", "4", "--port-range", portRange(), "--log-format", "json"], { stderr: "pipe" });
+  const lines: LogLine[] = [];
+  const read = readLogLines(proc.stderr, (line) => lines.push(line));
+  await within(10_000, (async () => {
+    while (!lines.some((l) => l.msg === "starting")) await Bun.sleep(1);
+  })(), "the start line");
+  proc.kill("SIGHUP");
+  proc.kill("SIGTERM");
+  expect(await within(20_000, proc.exited, "the exit")).toBe(0);
+  await read;
+  const msgs = lines.map((l) => l.msg);
+  expect(msgs).toContain("SIGHUP ignored: configuration is read at start; apply a change with the upgrade procedure");
+  expect(msgs.indexOf("draining")).toBeGreaterThan(msgs.indexOf("listening"));
+  expect(msgs.at(-1)).toBe("stopped");
 });
