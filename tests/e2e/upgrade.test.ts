@@ -31,6 +31,24 @@ function binDir(): string {
   return dir;
 }
 
+/** Runs the procedure with what it expects in its environment: the binary on PATH, OLD_PID, NEW_ADMIN, the configuration. */
+function runProcedure(script: string, oldPid: number, newAdmin: number, port: number, env: Record<string, string>) {
+  return Bun.spawn(["bash", "-ec", script], {
+    stdout: "pipe",
+    stderr: "pipe",
+    env: {
+      ...process.env,
+      PATH: `${binDir()}:${process.env.PATH}`,
+      OLD_PID: String(oldPid),
+      NEW_ADMIN: `127.0.0.1:${newAdmin}`,
+      LISTEN_ADDR: `127.0.0.1:${port}`,
+      REUSE_PORT: "true",
+      CLOUDFLARED_PATH: FAKE_CLOUDFLARED,
+      ...env,
+    },
+  });
+}
+
 /** Sets net.ipv4.tcp_migrate_req=1 where this machine allows it; returns how to restore it, or null. */
 function enableMigration(): (() => void) | null {
   try {
@@ -79,22 +97,11 @@ test("the README's upgrade procedure, followed as written, refuses no connection
     await within(10_000, eventually(() => done, (n) => n >= 200), "200 connections through the old process");
 
     const newLines: LogLine[] = [];
-    const shell = Bun.spawn(["bash", "-ec", `${readmeProcedure()}\necho "$!"`], {
-      stdout: "pipe",
-      stderr: "pipe",
-      env: {
-        ...process.env,
-        PATH: `${binDir()}:${process.env.PATH}`,
-        OLD_PID: String(old.proc.pid),
-        NEW_ADMIN: `127.0.0.1:${newAdmin}`,
-        LISTEN_ADDR: `127.0.0.1:${port}`,
-        REUSE_PORT: "true",
-        PORT_RANGE_START: rangeStart as string,
-        PORT_RANGE_END: rangeEnd as string,
-        CLOUDFLARED_PATH: FAKE_CLOUDFLARED,
-        LOG_FORMAT: "json",
-        LOG_LEVEL: "info",
-      },
+    const shell = runProcedure(`${readmeProcedure()}\necho "$!"`, old.proc.pid, newAdmin, port, {
+      PORT_RANGE_START: rangeStart as string,
+      PORT_RANGE_END: rangeEnd as string,
+      LOG_FORMAT: "json",
+      LOG_LEVEL: "info",
     });
     void readLogLines(shell.stderr, (line) => newLines.push(line));
     expect(await within(40_000, shell.exited, "the procedure's three steps")).toBe(0);
@@ -146,20 +153,7 @@ test("with --reuse-port two processes share the client and the admin address; wi
 test("the README's upgrade procedure fails loudly, with the old process left serving, when the new one cannot start", async () => {
   const port = freePort();
   const old = await startProxy(["--listen", `127.0.0.1:${port}`, "--reuse-port", "--metrics-listen", "127.0.0.1:0"]);
-  const shell = Bun.spawn(["bash", "-ec", readmeProcedure()], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: {
-      ...process.env,
-      PATH: `${binDir()}:${process.env.PATH}`,
-      OLD_PID: String(old.proc.pid),
-      NEW_ADMIN: `127.0.0.1:${freePort()}`,
-      LISTEN_ADDR: `127.0.0.1:${port}`,
-      REUSE_PORT: "true",
-      IDLE_TIMEOUT: "banana",
-      CLOUDFLARED_PATH: FAKE_CLOUDFLARED,
-    },
-  });
+  const shell = runProcedure(readmeProcedure(), old.proc.pid, freePort(), port, { IDLE_TIMEOUT: "banana" });
   expect(await within(15_000, shell.exited, "the procedure's exit")).toBe(1);
   const stderr = await new Response(shell.stderr).text();
   expect(stderr).toContain('invalid IDLE_TIMEOUT "banana"');

@@ -1,6 +1,7 @@
 // Runs the proxy as a real child process (source or, with TTP_BINARY, the compiled binary) and reads its JSON logs.
 import { resolve } from "node:path";
 import { within } from "./deadline.ts";
+import { forEachLine } from "./lines.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const FAKE_CLOUDFLARED = resolve(ROOT, "tests/fake-cloudflared.ts");
@@ -18,22 +19,16 @@ export interface ProxyProcess {
 }
 
 /** Calls `onLine` with each line of a proxy's stderr, parsed as JSON (a line that is not becomes level "raw"). */
-export async function readLogLines(stream: ReadableStream<Uint8Array>, onLine: (line: LogLine) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  let partial = "";
-  for await (const chunk of stream) {
-    const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-    partial = parts.pop() ?? "";
-    for (const text of parts) {
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text, level: "raw" };
-      }
-      onLine(line);
+export function readLogLines(stream: ReadableStream<Uint8Array>, onLine: (line: LogLine) => void): Promise<void> {
+  return forEachLine(stream, (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      line = { msg: text, level: "raw" };
     }
-  }
+    onLine(line);
+  });
 }
 
 /** How long a test waits for a log line or an exit before it fails saying which (not the runner's 60 s timeout). */

@@ -7,6 +7,7 @@ import { FAKE_CLOUDFLARED, freePort } from "../helpers/proxy-process.ts";
 import { within } from "../helpers/deadline.ts";
 import { eventually } from "../helpers/admin.ts";
 import { REAL_CLOUDFLARED, type RealChain } from "./harness.ts";
+import { forEachLine } from "../helpers/lines.ts";
 
 export type Which = "real" | "fake";
 
@@ -44,19 +45,12 @@ export function runCloudflared(which: Which, args: string[], chain: RealChain, o
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...chain.env, ...options.env } });
   const lines: TimedLine[] = [];
   const waiters: { predicate: (text: string) => boolean; resolve: (line: TimedLine) => void }[] = [];
-  const read = async (stream: ReadableStream<Uint8Array>, name: "out" | "err") => {
-    const decoder = new TextDecoder();
-    let partial = "";
-    for await (const chunk of stream) {
-      const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-      partial = parts.pop() ?? "";
-      for (const text of parts) {
-        const line = { stream: name, text, at: performance.now() };
-        lines.push(line);
-        for (const waiter of waiters.filter((w) => w.predicate(text))) (waiters.splice(waiters.indexOf(waiter), 1), waiter.resolve(line));
-      }
-    }
-  };
+  const read = (stream: ReadableStream<Uint8Array>, name: "out" | "err") =>
+    forEachLine(stream, (text) => {
+      const line = { stream: name, text, at: performance.now() };
+      lines.push(line);
+      for (const waiter of waiters.filter((w) => w.predicate(text))) (waiters.splice(waiters.indexOf(waiter), 1), waiter.resolve(line));
+    });
   const drained = Promise.all([read(proc.stdout, "out"), read(proc.stderr, "err")]);
   const target = () => {
     if (options.straceTo === undefined) return proc.pid;
