@@ -54,10 +54,14 @@ function noteBackendFirst(connection: Connection, side: Side<Connection>): void 
 
 const RESET_CODES = ["ECONNRESET", "EPIPE"];
 
+function isReset(error: Error | undefined): boolean {
+  const code = error === undefined ? undefined : ((error as { code?: unknown }).code ?? /^E[A-Z]+/.exec(error.message)?.[0]);
+  return typeof code === "string" && RESET_CODES.includes(code);
+}
+
 /** Why a side closed with an error, as a sentence: a reset is said as such, anything else with its message. */
 function closeReason(side: Side<Connection>, error: Error): string {
-  const code = (error as { code?: unknown }).code ?? /^E[A-Z]+/.exec(error.message)?.[0];
-  if (typeof code === "string" && RESET_CODES.includes(code)) return side.name === "client" ? "the client reset the connection" : "the tunnel reset the connection";
+  if (isReset(error)) return side.name === "client" ? "the client reset the connection with bytes still to receive" : "the tunnel reset the connection";
   return `${side.name}: ${error.message}`;
 }
 
@@ -76,12 +80,14 @@ export function pipeEnded(connection: Connection, side: Side<Connection>): void 
 
 /**
  * `side` closed: the other side ends at once after an error, else once it has written what it holds. An error after
- * the side had finished (its FIN, or ours) is an ordinary close and gives no reason.
+ * the side had finished (its FIN, or ours) is an ordinary close and gives no reason; so is a client's reset with
+ * nothing left to give it (curl closing with a TLS record unread resets rather than sends FIN).
  */
 export function pipeClosed(connection: Connection, side: Side<Connection>, error: Error | undefined, finishedBefore: boolean): void {
   if (originUnreachable(connection, side)) return connection.originFailed();
   noteBackendFirst(connection, side);
   const other = peerOf(connection, side);
-  if (error !== undefined && !finishedBefore) connection.noteReason(closeReason(side, error));
+  const ordinary = finishedBefore || (side === connection.client && side.pending === null && isReset(error));
+  if (error !== undefined && !ordinary) connection.noteReason(closeReason(side, error));
   if (error !== undefined || other.pending === null) other.end();
 }

@@ -148,16 +148,34 @@ describe("start and signals", () => {
   });
 });
 
-test("a client that resets a proxied connection mid-session is said to have reset it, in a sentence", async () => {
+test("a client reset: ordinary with nothing left to give it, said in a sentence with bytes still to receive", async () => {
   const proxy = await startProxy(["--log-level", "info"]);
-  const sni = `reset-${unique()}.logs.test`;
+  const quiet = `reset-${unique()}.logs.test`;
   const socket = await rawConnect(proxy.port);
   const echoed = new Promise((resolve) => socket.once("data", resolve));
-  socket.write(hello(sni));
+  socket.write(hello(quiet));
   await within(10_000, echoed, "the echo");
   socket.resetAndDestroy();
-  const line = await proxy.waitFor((l) => l.msg === "connection" && l.sni === sni);
-  expect(line).toMatchObject({ outcome: "proxied", reason: "the client reset the connection" });
+  const quietLine = await proxy.waitFor((l) => l.msg === "connection" && l.sni === quiet);
+  expect(quietLine).toMatchObject({ outcome: "proxied" });
+  expect(quietLine.reason).toBeUndefined();
+  // This client never reads, and writes 32 MiB: more than every buffer on the echo's path holds, so the path fills
+  // and stays full, with the proxy holding bytes for the client. Nothing announces that; the client's own unsent
+  // bytes standing still for a quarter second does.
+  const busy = `busy-${unique()}.logs.test`;
+  const reader = await rawConnect(proxy.port);
+  reader.pause();
+  reader.write(hello(busy));
+  reader.write(new Uint8Array(32 * 1024 * 1024));
+  await within(30_000, (async () => {
+    for (let last = -1; last !== reader.writableLength || last === 0; ) {
+      last = reader.writableLength;
+      await Bun.sleep(250);
+    }
+  })(), "the echo's path to fill");
+  reader.resetAndDestroy();
+  const line = await proxy.waitFor((l) => l.msg === "connection" && l.sni === busy);
+  expect(line).toMatchObject({ outcome: "proxied", reason: "the client reset the connection with bytes still to receive" });
   await proxy.stop();
 });
 
