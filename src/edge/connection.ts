@@ -11,6 +11,7 @@ import { isProxyError } from "../errors.ts";
 import { ALERT_INTERNAL_ERROR } from "../protocol/tls.ts";
 import type { LeaseHolder, TunnelLease } from "../supervisor/types.ts";
 import { MID_HANDSHAKE, NEXT, type ConnectionState } from "./connection-state.ts";
+import { errnoName, isReset } from "./socket-errors.ts";
 
 const ORIGIN_UNREACHABLE =
   "the tunnel closed before the backend answered: cloudflared most likely could not reach the origin (see its log line)";
@@ -115,8 +116,11 @@ export class Connection implements LeaseHolder {
     this.opening.onBackendOpen(socket);
   }
 
+  /** A reset here is the tunnel accepting and then dropping the connection, as cloudflared does when the origin fails. */
   onBackendConnectError(error: Error): void {
-    if (this.state === "connecting") this.fail("backend_error", `connect to tunnel port failed: ${error.message}`);
+    if (this.state !== "connecting") return;
+    if (isReset(error)) return this.originFailed();
+    this.fail("backend_error", `connect to tunnel port failed: ${errnoName(error) ?? error.message}`);
   }
 
   onEnd(side: Side<Connection>): void {

@@ -3,6 +3,7 @@
 // largest read. What a close means for the summary line is decided here too: an ordinary close carries no reason.
 import type { Connection } from "./connection.ts";
 import type { Side } from "./side.ts";
+import { isReset } from "./socket-errors.ts";
 
 function peerOf(connection: Connection, side: Side<Connection>): Side<Connection> {
   return side === connection.client ? connection.backend : connection.client;
@@ -22,7 +23,7 @@ export function forward(connection: Connection, from: Side<Connection>, to: Side
 function writeFailed(connection: Connection, to: Side<Connection>): void {
   if (to.readEnded) return connection.close("proxied", undefined);
   if (to === connection.backend) return connection.close("backend_error", "write to the backend failed: the tunnel reset the connection");
-  connection.close("proxied", "write to the client failed: the client reset the connection");
+  connection.close("proxied", "write to the client failed: the client reset the connection with bytes still to receive");
 }
 
 /** `side` can take bytes again: flush what it holds, then pass on a half-close or let its source read again. */
@@ -50,13 +51,6 @@ function originUnreachable(connection: Connection, side: Side<Connection>): bool
 /** A backend that ends while its client still talks: if its tunnel process turns out to have died, that is why. */
 function noteBackendFirst(connection: Connection, side: Side<Connection>): void {
   if (side === connection.backend && !connection.client.readEnded && !connection.client.gone) connection.backendFirst = true;
-}
-
-const RESET_CODES = ["ECONNRESET", "EPIPE"];
-
-function isReset(error: Error | undefined): boolean {
-  const code = error === undefined ? undefined : ((error as { code?: unknown }).code ?? /^E[A-Z]+/.exec(error.message)?.[0]);
-  return typeof code === "string" && RESET_CODES.includes(code);
 }
 
 /** Why a side closed with an error, as a sentence: a reset is said as such, anything else with its message. */

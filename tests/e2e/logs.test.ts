@@ -175,7 +175,9 @@ test("a client reset: ordinary with nothing left to give it, said in a sentence 
   })(), "the echo's path to fill");
   reader.resetAndDestroy();
   const line = await proxy.waitFor((l) => l.msg === "connection" && l.sni === busy);
-  expect(line).toMatchObject({ outcome: "proxied", reason: "the client reset the connection with bytes still to receive" });
+  // Whether the reset meets a read or a pending write is a race; the sentence says which.
+  expect(line.outcome).toBe("proxied");
+  expect(String(line.reason)).toMatch(/^(write to the client failed: )?the client reset the connection with bytes still to receive$/);
   await proxy.stop();
 });
 

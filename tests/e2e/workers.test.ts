@@ -120,9 +120,9 @@ describe("--workers 3: three edges, one supervisor, every contract unchanged", (
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => echoConnection(proxy.port, sni, 200, round * 20 + i)));
       expect(results.filter((r) => !r.ok)).toEqual([]);
     }
-    const stops = proxy.lines.filter((l) => l.msg === "tunnel stopped").length;
-    const abandoned = proxy.lines.filter((l) => l.msg === "tunnel stop abandoned").length;
-    expect(stops + abandoned).toBeGreaterThan(0);
+    // An idle stop (or one abandoned to a new lease) came while the rounds ran; its line may arrive a little later.
+    const roundsEnded = Date.now();
+    await proxy.waitFor((l) => ["tunnel stopped", "tunnel stop abandoned"].includes(l.msg) && Date.parse(String(l.ts)) <= roundsEnded, 5000);
     await eventually(async () => metric(await scrape(proxy.adminPort as number), "tcp_tunnel_proxy_active_connections"), (n) => n === 0);
     await within(5000, eventually(() => tunnels(proxy.adminPort as number), (list) => list.length === 0), "the idle tunnel's stop at the end");
     expect(proxy.lines.filter((l) => l.msg === "connection" && l.outcome !== "proxied")).toEqual([]);

@@ -44,6 +44,25 @@ describe("every exit path finishes the connection once", () => {
     expect(h.client.written).toEqual(ALERT_INTERNAL_ERROR);
   });
 
+  test("a connect the tunnel accepted and reset (an origin it cannot reach) gives alert 80 and names that cause", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    h.connection.onBackendConnectError(Object.assign(new Error("Failed to connect"), { code: "ECONNRESET" }));
+    expectSettled(h);
+    expect(h.client.written).toEqual(ALERT_INTERNAL_ERROR);
+    expect(h.finished[0]?.outcome).toBe("backend_error");
+    expect(String(h.finished[0]?.summary.reason)).toContain("could not reach the origin");
+  });
+
+  test("a connect refused by the tunnel port gives alert 80 and the errno", () => {
+    const h = harness({ warm: true });
+    h.connection.onClientData(HELLO);
+    h.connection.onBackendConnectError(Object.assign(new Error("Failed to connect"), { code: "ECONNREFUSED" }));
+    expectSettled(h);
+    expect(h.client.written).toEqual(ALERT_INTERNAL_ERROR);
+    expect(h.finished[0]).toMatchObject({ outcome: "backend_error", summary: { reason: "connect to tunnel port failed: ECONNREFUSED" } });
+  });
+
   test("the connect succeeds after the client left: the late backend socket is closed, nothing leaks", () => {
     const h = harness({ warm: true });
     h.connection.onClientData(HELLO);
