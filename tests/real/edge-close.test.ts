@@ -1,51 +1,36 @@
 // The edge closing a session mid-stream (as an edge restart does): the real cloudflared drops the local connection, the
 // client sees its connection close, the proxy writes the summary and keeps serving on the same tunnel.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { ProxyProcess } from "../helpers/proxy-process.ts";
+import { describe, expect, test } from "bun:test";
 import { echoRoundTrip, tlsClient } from "../helpers/clients.ts";
 import { tlsEchoServer } from "../helpers/servers.ts";
 import { eventually } from "../helpers/admin.ts";
 import { within } from "../helpers/deadline.ts";
-import { realChain, realSkipped, type RealChain } from "./harness.ts";
+import { bridgedChain, realSkipped } from "./harness.ts";
 
 const SNI = "cut.demo.test";
 const TUNNEL = `cft-${SNI}`;
 
 describe.skipIf(realSkipped())("the edge closing mid-stream, with the real cloudflared", () => {
-  let chain: RealChain;
-  let proxy: ProxyProcess;
-  let backend: Awaited<ReturnType<typeof tlsEchoServer>>;
-
-  beforeAll(async () => {
-    backend = await tlsEchoServer();
-    chain = realChain();
-    chain.serve(TUNNEL, { kind: "bridge", port: backend.port });
-    proxy = await chain.proxy();
-  });
-  afterAll(async () => {
-    await proxy?.stop();
-    chain?.close();
-    backend?.close();
-  });
+  const real = bridgedChain(tlsEchoServer, [TUNNEL]);
 
   test("the client sees the close, the summary is written, the next session works on the same tunnel", async () => {
-    const socket = await tlsClient(proxy.port, SNI);
+    const socket = await tlsClient(real.proxy.port, SNI);
     const payload = new Uint8Array(200_000).fill(0x5a);
     expect((await echoRoundTrip(socket, payload)).length).toBeGreaterThanOrEqual(payload.length);
     const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
     socket.on("error", () => undefined);
-    expect(chain.edge.cut(TUNNEL)).toBe(1);
+    expect(real.chain.edge.cut(TUNNEL)).toBe(1);
     await within(10_000, closed, "the client's close after the edge cut its session");
-    const summary = await proxy.waitFor((l) => l.msg === "connection" && l.sni === SNI);
+    const summary = await real.proxy.waitFor((l) => l.msg === "connection" && l.sni === SNI);
     expect(summary).toMatchObject({ tunnel: TUNNEL });
     expect(Number(summary.bytes_out)).toBeGreaterThan(payload.length);
-    await eventually(() => chain.edge.open(TUNNEL), (open) => open === 0);
+    await eventually(() => real.chain.edge.open(TUNNEL), (open) => open === 0);
 
-    const next = await tlsClient(proxy.port, SNI);
+    const next = await tlsClient(real.proxy.port, SNI);
     expect((await echoRoundTrip(next, new TextEncoder().encode("after the cut"))).toString()).toBe("after the cut");
     next.destroy();
-    expect(proxy.lines.filter((l) => l.msg === "tunnel starting")).toHaveLength(1);
-    expect(proxy.lines.some((l) => l.msg === "tunnel exited unexpectedly")).toBe(false);
-    expect(proxy.proc.exitCode).toBeNull();
+    expect(real.proxy.lines.filter((l) => l.msg === "tunnel starting")).toHaveLength(1);
+    expect(real.proxy.lines.some((l) => l.msg === "tunnel exited unexpectedly")).toBe(false);
+    expect(real.proxy.proc.exitCode).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 // Runs the proxy with Cloudflare's real cloudflared against the edge stand-in: the proxy (and so every tunnel it
 // starts) in a private mount namespace whose /etc/hosts maps the tunnel hostnames to this chain's own loopback
 // address, where the edge listens on 443; the test CA as SSL_CERT_FILE; HOME in a temporary directory.
+import { afterAll, beforeAll } from "bun:test";
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
@@ -130,4 +131,36 @@ export function realChain(): RealChain {
       open.delete(dir);
     },
   };
+}
+
+/** What `bridgedChain` sets up before a describe block's tests and takes down after them. */
+export interface BridgedChain<B> {
+  readonly backend: B;
+  readonly chain: RealChain;
+  readonly proxy: ProxyProcess;
+}
+
+/**
+ * For one describe block: `start` a backend, bridge each of `tunnels` to it through the edge, and start the proxy
+ * with `args` and `env`; after the block, each is stopped in reverse order.
+ */
+export function bridgedChain<B extends { readonly port: number; close(): void }>(
+  start: () => Promise<B>,
+  tunnels: readonly string[],
+  args?: string[],
+  env?: Record<string, string>,
+): BridgedChain<B> {
+  const fixture: Partial<{ -readonly [K in keyof BridgedChain<B>]: BridgedChain<B>[K] }> = {};
+  beforeAll(async () => {
+    const backend = (fixture.backend = await start());
+    const chain = (fixture.chain = realChain());
+    for (const tunnel of tunnels) chain.serve(tunnel, { kind: "bridge", port: backend.port });
+    fixture.proxy = await chain.proxy(args, env);
+  });
+  afterAll(async () => {
+    await fixture.proxy?.stop();
+    fixture.chain?.close();
+    fixture.backend?.close();
+  });
+  return fixture as BridgedChain<B>;
 }

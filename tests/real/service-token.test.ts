@@ -1,14 +1,14 @@
 // The service token in the environment reaches Cloudflare's edge only for hostnames under --allow-sni-suffix: the real
 // cloudflared sends it as Access headers for an allowed SNI, and a client-chosen SNI outside never starts one. A token
 // without the suffix is a configuration error.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { proxyCommand, readLogLines, type LogLine, type ProxyProcess } from "../helpers/proxy-process.ts";
+import { describe, expect, test } from "bun:test";
+import { proxyCommand, readLogLines, type LogLine } from "../helpers/proxy-process.ts";
 import { rawConnect, readUntilClose, tlsClient, echoRoundTrip } from "../helpers/clients.ts";
 import { clientHello, records } from "../helpers/builders.ts";
 import { tlsEchoServer } from "../helpers/servers.ts";
 import { within } from "../helpers/deadline.ts";
 import { ALERT_UNRECOGNIZED_NAME } from "../helpers/wire.ts";
-import { realChain, realSkipped, type RealChain } from "./harness.ts";
+import { bridgedChain, realSkipped } from "./harness.ts";
 
 const TOKEN = { TUNNEL_SERVICE_TOKEN_ID: "0f1e2d3c4b5a.access", TUNNEL_SERVICE_TOKEN_SECRET: "s3cr3t-9a8b7c6d5e4f3a2b1c0d" };
 const ALLOWED = "db-7.demo.test";
@@ -16,44 +16,30 @@ const ALLOWED = "db-7.demo.test";
 const OUTSIDE = "attacker.example.org";
 
 describe.skipIf(realSkipped())("the service token and --allow-sni-suffix, with the real cloudflared", () => {
-  let chain: RealChain;
-  let proxy: ProxyProcess;
-  let backend: Awaited<ReturnType<typeof tlsEchoServer>>;
-
-  beforeAll(async () => {
-    backend = await tlsEchoServer();
-    chain = realChain();
-    chain.serve(`cft-${ALLOWED}`, { kind: "bridge", port: backend.port });
-    chain.serve(`cft-${OUTSIDE}`, { kind: "bridge", port: backend.port });
-    // cloudflared at debug level prints the requests it sends, Access headers included: the proxy logs its output.
-    proxy = await chain.proxy(["--allow-sni-suffix", ".demo.test", "--log-level", "debug", "--cloudflared-arg", "--loglevel", "--cloudflared-arg", "debug"], TOKEN);
-  });
-  afterAll(async () => {
-    await proxy?.stop();
-    chain?.close();
-    backend?.close();
-  });
+  // cloudflared at debug level prints the requests it sends, Access headers included: the proxy logs its output.
+  const args = ["--allow-sni-suffix", ".demo.test", "--log-level", "debug", "--cloudflared-arg", "--loglevel", "--cloudflared-arg", "debug"];
+  const real = bridgedChain(tlsEchoServer, [`cft-${ALLOWED}`, `cft-${OUTSIDE}`], args, TOKEN);
 
   test("an SNI under the suffix: cloudflared presents the token to the edge", async () => {
-    const socket = await tlsClient(proxy.port, ALLOWED);
+    const socket = await tlsClient(real.proxy.port, ALLOWED);
     expect((await echoRoundTrip(socket, new TextEncoder().encode("with token"))).toString()).toBe("with token");
     socket.destroy();
-    const sent = chain.edge.requests.filter((r) => r.host === `cft-${ALLOWED}`);
+    const sent = real.chain.edge.requests.filter((r) => r.host === `cft-${ALLOWED}`);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ method: "GET", upgrade: true, clientId: TOKEN.TUNNEL_SERVICE_TOKEN_ID, clientSecret: TOKEN.TUNNEL_SERVICE_TOKEN_SECRET });
-    expect(proxy.lines.some((l) => l.msg === "cloudflared" && /Cf-Access-Client-Secret/i.test(String(l.line)))).toBe(true);
-    expect(JSON.stringify(proxy.lines)).not.toContain(TOKEN.TUNNEL_SERVICE_TOKEN_SECRET);
+    expect(real.proxy.lines.some((l) => l.msg === "cloudflared" && /Cf-Access-Client-Secret/i.test(String(l.line)))).toBe(true);
+    expect(JSON.stringify(real.proxy.lines)).not.toContain(TOKEN.TUNNEL_SERVICE_TOKEN_SECRET);
   });
 
   test("an SNI outside the suffix: refused, no cloudflared started, the edge sees nothing", async () => {
-    const before = chain.edge.requests.length;
-    const socket = await rawConnect(proxy.port);
+    const before = real.chain.edge.requests.length;
+    const socket = await rawConnect(real.proxy.port);
     const reply = readUntilClose(socket);
     socket.write(records(clientHello({ names: [OUTSIDE] })));
     expect([...(await within(10_000, reply, "the refusal"))]).toEqual(ALERT_UNRECOGNIZED_NAME);
-    expect(await proxy.waitFor((l) => l.msg === "connection" && l.sni === OUTSIDE)).toMatchObject({ outcome: "refused_not_allowed" });
-    expect(proxy.lines.filter((l) => l.msg === "tunnel starting").map((l) => l.tunnel)).toEqual([`cft-${ALLOWED}`]);
-    expect(chain.edge.requests.length).toBe(before);
+    expect(await real.proxy.waitFor((l) => l.msg === "connection" && l.sni === OUTSIDE)).toMatchObject({ outcome: "refused_not_allowed" });
+    expect(real.proxy.lines.filter((l) => l.msg === "tunnel starting").map((l) => l.tunnel)).toEqual([`cft-${ALLOWED}`]);
+    expect(real.chain.edge.requests.length).toBe(before);
   });
 });
 
