@@ -169,14 +169,17 @@ describe("timeouts", () => {
   });
 
   test("1,500 silent connections are all closed after the hello timeout and memory comes back", async () => {
-    const proxy = await startProxy(["--hello-timeout", "1s", "--log-level", "info", "--metrics-listen", "127.0.0.1:0"]);
+    const proxy = await startProxy(["--hello-timeout", "2s", "--log-level", "info", "--metrics-listen", "127.0.0.1:0"]);
     const pid = proxy.proc.pid;
     await echoConnection(proxy.port, "warm.silent.test", 100, 1);
     const rssBefore = rssBytes(pid);
     const fdsBefore = openFds(pid);
-    const sockets = await Promise.all(Array.from({ length: 1500 }, () => rawConnect(proxy.port)));
+    // Each socket is read from its connect on: one the proxy closes before the last connect completes is seen closing.
+    const closes: Promise<Buffer>[] = [];
+    const connects = Array.from({ length: 1500 }, () => rawConnect(proxy.port).then((socket) => void closes.push(readUntilClose(socket))));
+    await within(30_000, Promise.all(connects), "1,500 connects");
     const peakFds = openFds(pid);
-    await Promise.all(sockets.map((s) => readUntilClose(s)));
+    await within(30_000, Promise.all(closes), "the proxy closing all 1,500 at the hello timeout");
     const samples = await scrape(proxy.adminPort as number);
     expect(peakFds - fdsBefore).toBeGreaterThanOrEqual(1400);
     expect(metric(samples, "tcp_tunnel_proxy_connections_total", { outcome: "timeout" })).toBe(1500);
